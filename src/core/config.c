@@ -1,0 +1,255 @@
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+typedef enum { T_STR, T_INT, T_URL } type_t;
+
+typedef struct {
+  const char *env;
+  type_t type;
+  size_t offset;
+  const char *def;
+  int64_t min, max; /* T_INT only */
+  int secret;       /* value never printed */
+  const char *schemes; /* T_URL: space-separated accepted schemes, or NULL for any */
+  const char *help;
+} setting_t;
+
+#define S(env, field, def, help) {env, T_STR, offsetof(op_config_t, field), def, 0, 0, 0, NULL, help}
+#define I(env, field, def, min, max, help)                                                         \
+  {env, T_INT, offsetof(op_config_t, field), def, min, max, 0, NULL, help}
+#define U(env, field, def, schemes, help)                                                          \
+  {env, T_URL, offsetof(op_config_t, field), def, 0, 0, 0, schemes, help}
+
+static const setting_t settings[] = {
+    S("KAFKA_BROKERS", kafka_brokers, "", "Kafka bootstrap servers; unset: embedded dev broker"),
+    S("KAFKA_CLIENT_ID", kafka_client_id, "orderpulse", "Kafka client.id"),
+    S("KAFKA_GROUP_INSTANCE_ID", kafka_group_instance_id, "",
+      "static group membership id (group.instance.id); unset: dynamic"),
+    I("KAFKA_SESSION_TIMEOUT_MS", kafka_session_timeout_ms, "6000", 1000, 300000,
+      "consumer group session timeout"),
+    I("KAFKA_PARTITIONS_SCALE", kafka_topic_partitions_scale, "1", 1, 48,
+      "embedded broker: divide the topics' partition counts by this"),
+    U("DATABASE_URL", database_url, "sqlite://data/orderpulse.db", "sqlite postgres postgresql",
+      "sqlite://PATH or postgres://user:pass@host:port/db"),
+    U("REDIS_URL", redis_url, "", "redis rediss", "redis://host:port; unset: in-process fan-out"),
+    I("PORT", port, "8080", 0, 65535, "HTTP listen port (0: any free port)"),
+    S("HTTP_HOST", http_host, "0.0.0.0", "HTTP listen address"),
+    I("HTTP_THREADS", http_threads, "0", 0, 256, "HTTP event loops; 0: one per core"),
+    I("HTTP_HEADER_TIMEOUT_MS", http_header_timeout_ms, "10000", 100, 600000,
+      "time a client has to send a request's headers"),
+    I("HTTP_MAX_BODY_BYTES", http_max_body_bytes, "1048576", 1024, 67108864,
+      "largest request body accepted (413 beyond)"),
+    {"JWT_SECRET", T_STR, offsetof(op_config_t, jwt_secret), "", 0, 0, 1, NULL,
+     "HS256 secret for access tokens"},
+    S("CORS_ALLOWED_ORIGINS", cors_allowed_origins, "", "comma-separated allowed origins"),
+    I("SSE_HEARTBEAT_SECONDS", sse_heartbeat_seconds, "15", 1, 3600, "SSE heartbeat interval"),
+    I("SSE_REPLAY_BUFFER_TTL_SECONDS", sse_replay_buffer_ttl_seconds, "300", 1, 604800,
+      "how long events stay replayable"),
+    I("SSE_REPLAY_BUFFER_SIZE", sse_replay_buffer_size, "1000", 1, 10000000,
+      "events kept replayable per tenant"),
+    I("SSE_MAX_CLIENTS_PER_INSTANCE", sse_max_clients_per_instance, "19000", 1, 10000000,
+      "SSE connections one instance accepts (503 beyond)"),
+    U("SMTP_URL", smtp_url, "", "smtp smtps", "smtp://user:pass@host:port; unset: email disabled"),
+    S("SMTP_FROM", smtp_from, "orderpulse@localhost", "From: address of notification mail"),
+    I("EMAIL_MAX_ATTEMPTS", email_max_attempts, "5", 1, 100, "delivery attempts before failed"),
+    S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    I("EVENT_RETENTION_HOURS", event_retention_hours, "168", 1, 87600,
+      "how long event ids are kept for deduplication"),
+    I("CONSUMER_BATCH_SIZE", consumer_batch_size, "500", 1, 10000,
+      "events applied per database transaction"),
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static void flag_name(const char *env, char *out, size_t len) {
+  size_t i = 0;
+  out[i++] = '-';
+  out[i++] = '-';
+  for (; *env && i + 1 < len; env++)
+    out[i++] = *env == '_' ? '-' : (char)tolower((unsigned char)*env);
+  out[i] = '\0';
+}
+
+static char **str_field(op_config_t *cfg, const setting_t *s) {
+  return (char **)((char *)cfg + s->offset);
+}
+
+static int64_t *int_field(op_config_t *cfg, const setting_t *s) {
+  return (int64_t *)((char *)cfg + s->offset);
+}
+
+static int check_url(const setting_t *s, const char *value, char *errbuf, size_t errlen) {
+  if (*value == '\0')
+    return 0;
+  const char *sep = strstr(value, "://");
+  if (sep == NULL || sep == value) {
+    snprintf(errbuf, errlen, "%s: not a URL (expected one of: %s)", s->env, s->schemes);
+    return OP_ECONFIG;
+  }
+  size_t n = (size_t)(sep - value);
+  const char *p = s->schemes;
+  while (p && *p) {
+    const char *end = strchr(p, ' ');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && strncmp(p, value, n) == 0)
+      return sep[3] ? 0 : (snprintf(errbuf, errlen, "%s: URL has nothing after the scheme", s->env),
+                           OP_ECONFIG);
+    p = end ? end + 1 : NULL;
+  }
+  snprintf(errbuf, errlen, "%s: unsupported scheme '%.*s' (expected one of: %s)", s->env, (int)n,
+           value, s->schemes);
+  return OP_ECONFIG;
+}
+
+static int set_value(op_config_t *cfg, const setting_t *s, const char *value, char *errbuf,
+                     size_t errlen) {
+  if (s->type == T_INT) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0') {
+      snprintf(errbuf, errlen, "%s: '%s' is not an integer", s->env, value);
+      return OP_ECONFIG;
+    }
+    if (v < s->min || v > s->max) {
+      snprintf(errbuf, errlen, "%s: %lld is out of range [%lld, %lld]", s->env, v,
+               (long long)s->min, (long long)s->max);
+      return OP_ECONFIG;
+    }
+    *int_field(cfg, s) = v;
+    return 0;
+  }
+  if (s->type == T_URL && check_url(s, value, errbuf, errlen))
+    return OP_ECONFIG;
+  char *copy = strdup(value);
+  if (copy == NULL)
+    return OP_ENOMEM;
+  free(*str_field(cfg, s));
+  *str_field(cfg, s) = copy;
+  return 0;
+}
+
+int op_config_load(op_config_t *cfg, int *argc, char **argv, char *errbuf, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    int rc = set_value(cfg, &settings[i], settings[i].def, errbuf, errlen);
+    if (rc)
+      return rc;
+  }
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    const char *v = getenv(settings[i].env);
+    if (v == NULL)
+      continue;
+    int rc = set_value(cfg, &settings[i], v, errbuf, errlen);
+    if (rc)
+      return rc;
+  }
+  int out = 1;
+  for (int i = 1; i < *argc; i++) {
+    const char *arg = argv[i];
+    const setting_t *match = NULL;
+    const char *value = NULL;
+    int consumed = 0;
+    if (strncmp(arg, "--", 2) == 0) {
+      for (size_t k = 0; k < NSETTINGS && !match; k++) {
+        char flag[64];
+        flag_name(settings[k].env, flag, sizeof flag);
+        size_t flen = strlen(flag);
+        if (strncmp(arg, flag, flen) == 0 && (arg[flen] == '\0' || arg[flen] == '=')) {
+          match = &settings[k];
+          if (arg[flen] == '=') {
+            value = arg + flen + 1;
+          } else if (i + 1 < *argc) {
+            value = argv[i + 1];
+            consumed = 1;
+          } else {
+            snprintf(errbuf, errlen, "%s: flag %s needs a value", settings[k].env, flag);
+            return OP_ECONFIG;
+          }
+        }
+      }
+    }
+    if (match == NULL) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    int rc = set_value(cfg, match, value, errbuf, errlen);
+    if (rc)
+      return rc;
+    i += consumed;
+  }
+  argv[out] = NULL;
+  *argc = out;
+
+  op_log_level_t level;
+  if (op_log_parse_level(cfg->log_level, &level)) {
+    snprintf(errbuf, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error",
+             cfg->log_level);
+    return OP_ECONFIG;
+  }
+  op_log_set_level(level);
+  return 0;
+}
+
+void op_config_free(op_config_t *cfg) {
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    if (settings[i].type != T_INT) {
+      free(*str_field(cfg, &settings[i]));
+      *str_field(cfg, &settings[i]) = NULL;
+    }
+  }
+}
+
+void op_config_mask_url(const char *url, char *out, size_t outlen) {
+  const char *scheme_end = strstr(url, "://");
+  const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+  const char *colon = at ? memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3)) : NULL;
+  if (colon == NULL) {
+    snprintf(out, outlen, "%s", url);
+    return;
+  }
+  snprintf(out, outlen, "%.*s****%s", (int)(colon + 1 - url), url, at);
+}
+
+void op_config_print(const op_config_t *cfg, FILE *out) {
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    const setting_t *s = &settings[i];
+    if (s->type == T_INT) {
+      fprintf(out, "%s=%lld\n", s->env, (long long)*int_field((op_config_t *)cfg, s));
+      continue;
+    }
+    const char *v = *str_field((op_config_t *)cfg, s);
+    if (s->secret) {
+      fprintf(out, "%s=%s\n", s->env, *v ? "****" : "");
+    } else if (s->type == T_URL) {
+      char masked[1024];
+      op_config_mask_url(v, masked, sizeof masked);
+      fprintf(out, "%s=%s\n", s->env, masked);
+    } else {
+      fprintf(out, "%s=%s\n", s->env, v);
+    }
+  }
+}
+
+void op_config_usage(FILE *out) {
+  fprintf(out, "Settings (environment variable, or the flag beside it):\n");
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    char flag[64];
+    flag_name(settings[i].env, flag, sizeof flag);
+    fprintf(out, "  %-32s %-34s %s", settings[i].env, flag, settings[i].help);
+    if (*settings[i].def && !settings[i].secret)
+      fprintf(out, " (default %s)", settings[i].def);
+    fputc('\n', out);
+  }
+}
+
+int op_config_embedded_kafka(const op_config_t *cfg) {
+  return cfg->kafka_brokers == NULL || cfg->kafka_brokers[0] == '\0';
+}

@@ -1,0 +1,63 @@
+/*
+ * Process configuration: every setting comes from an environment variable
+ * (DESIGN.md §7) and may be overridden by a flag of the same name in
+ * lower-kebab case (DATABASE_URL -> --database-url VALUE or --database-url=VALUE).
+ * One table in config.c lists every setting with its default, its type and
+ * whether it is a secret; .env.example mirrors it.
+ */
+#ifndef OP_CORE_CONFIG_H
+#define OP_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct op_config_s {
+  char *kafka_brokers; /* empty: embedded dev broker */
+  char *kafka_client_id;
+  char *kafka_group_instance_id; /* empty: dynamic membership */
+  int64_t kafka_session_timeout_ms;
+  int64_t kafka_topic_partitions_scale; /* dev broker: divide partition counts by this */
+  char *database_url;
+  char *redis_url;
+  int64_t port;
+  char *http_host;
+  int64_t http_threads; /* 0: one per core */
+  int64_t http_header_timeout_ms;
+  int64_t http_max_body_bytes;
+  char *jwt_secret;
+  char *cors_allowed_origins;
+  int64_t sse_heartbeat_seconds;
+  int64_t sse_replay_buffer_ttl_seconds;
+  int64_t sse_replay_buffer_size;
+  int64_t sse_max_clients_per_instance;
+  char *smtp_url;
+  char *smtp_from;
+  int64_t email_max_attempts;
+  char *log_level;
+  int64_t event_retention_hours;
+  int64_t consumer_batch_size;
+} op_config_t;
+
+/*
+ * Fills cfg from defaults, then the environment, then argv flags. Flags that
+ * are not configuration settings are left in place and compacted to the front
+ * of argv; *argc is updated. On error returns OP_ECONFIG with one line in
+ * errbuf naming the variable. The caller frees cfg with op_config_free.
+ */
+int op_config_load(op_config_t *cfg, int *argc, char **argv, char *errbuf, size_t errlen);
+void op_config_free(op_config_t *cfg);
+
+/* Prints "NAME=value" lines, secrets and URL passwords masked. */
+void op_config_print(const op_config_t *cfg, FILE *out);
+
+/* Prints the settings with their flags and descriptions, for --help. */
+void op_config_usage(FILE *out);
+
+/* Writes url with any password replaced by "****" into out. */
+void op_config_mask_url(const char *url, char *out, size_t outlen);
+
+/* True when the Kafka brokers are the embedded dev broker. */
+int op_config_embedded_kafka(const op_config_t *cfg);
+
+#endif
