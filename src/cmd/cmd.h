@@ -31,4 +31,16 @@ int op_cmd_load_config(op_config_t *cfg, int *argc, char **argv);
 /* Fails with one stderr line and exit code 2 if argv has leftover arguments. */
 int op_cmd_no_extra_args(const char *cmd, int argc, char **argv);
 
+/* Blocks SIGINT and SIGTERM in the calling thread (and so in every thread it
+ * starts afterwards) and ignores SIGPIPE; call first in a long-running command. */
+void op_cmd_block_signals(void);
+
+/* Waits up to timeout_ms for SIGINT or SIGTERM. Returns the signal, or 0. */
+int op_cmd_wait_signal(int timeout_ms);
+
+/* Parses a non-negative integer flag value; prints the error and returns 2 on
+ * failure, else 0. */
+int op_cmd_parse_int(const char *cmd, const char *flag, const char *value, long min, long max,
+                     long *out);
+
 #endif
