@@ -1,0 +1,45 @@
+-- Notify's event store: dedupe table, per-tenant positions, the tenant log
+-- (SSE replay) and the current state of each order. Times are ms since the
+-- Unix epoch. Ids use the "C" collation: byte order, the cheapest to compare
+-- and index, and the order the store sorts tenants in to take row locks.
+
+CREATE TABLE event_records (
+  event_id    TEXT COLLATE "C" PRIMARY KEY,
+  tenant_id   TEXT COLLATE "C" NOT NULL,
+  event_type  TEXT NOT NULL,
+  received_at BIGINT NOT NULL
+);
+CREATE INDEX event_records_received_at ON event_records (received_at);
+
+CREATE TABLE tenant_seq (
+  tenant_id TEXT COLLATE "C" PRIMARY KEY,
+  last_pos  BIGINT NOT NULL
+);
+
+CREATE TABLE tenant_log (
+  tenant_id  TEXT COLLATE "C" NOT NULL,
+  pos        BIGINT NOT NULL,
+  event_id   TEXT COLLATE "C" NOT NULL,
+  event_type TEXT NOT NULL,
+  order_id   TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  body       TEXT NOT NULL,
+  trace_id   TEXT,
+  PRIMARY KEY (tenant_id, pos)
+);
+CREATE INDEX tenant_log_created_at ON tenant_log (created_at);
+
+CREATE TABLE order_view (
+  tenant_id     TEXT COLLATE "C" NOT NULL,
+  order_id      TEXT COLLATE "C" NOT NULL,
+  status        TEXT,
+  reference     TEXT,
+  total_amount  TEXT,
+  currency      TEXT,
+  user_id       TEXT,
+  updated_at    BIGINT NOT NULL,
+  last_pos      BIGINT NOT NULL,
+  last_event_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (tenant_id, order_id)
+);
+CREATE INDEX order_view_tenant_pos ON order_view (tenant_id, last_pos);
