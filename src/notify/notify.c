@@ -137,13 +137,14 @@ static void on_idle(void *ud) {
   }
   if (now - nt->last_purge_ns >= PURGE_EVERY_NS) {
     nt->last_purge_ns = now;
-    size_t deleted = 0;
+    size_t events = 0, log = 0;
     int64_t horizon = op_now_ms() - nt->cfg->event_retention_hours * 3600 * 1000;
-    int rc = op_events_purge(nt->store, horizon, &deleted);
+    int rc = op_events_purge(nt->store, horizon, &events, &log);
     if (rc)
       op_log_warn("notify", "purging old event records failed: %s", op_strerror(rc));
-    else if (deleted)
-      op_log_info("notify", "purged %zu event records past retention", deleted);
+    else if (events || log)
+      op_log_info("notify", "purged %zu event records and %zu log entries past retention", events,
+                  log);
   }
 }
 
