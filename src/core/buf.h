@@ -11,7 +11,8 @@ typedef struct op_buf_s {
   size_t cap;
 } op_buf_t;
 
-#define OP_BUF_INIT {NULL, 0, 0}
+#define OP_BUF_INIT                                                                                \
+  { NULL, 0, 0 }
 
 /* Ensures room for extra more bytes (plus a NUL). Returns 0 or OP_ENOMEM. */
 int op_buf_reserve(op_buf_t *buf, size_t extra);

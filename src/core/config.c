@@ -15,17 +15,18 @@ typedef struct {
   type_t type;
   size_t offset;
   const char *def;
-  int64_t min, max; /* T_INT only */
-  int secret;       /* value never printed */
+  int64_t min, max;    /* T_INT only */
+  int secret;          /* value never printed */
   const char *schemes; /* T_URL: space-separated accepted schemes, or NULL for any */
   const char *help;
 } setting_t;
 
-#define S(env, field, def, help) {env, T_STR, offsetof(op_config_t, field), def, 0, 0, 0, NULL, help}
+#define S(env, field, def, help)                                                                   \
+  { env, T_STR, offsetof(op_config_t, field), def, 0, 0, 0, NULL, help }
 #define I(env, field, def, min, max, help)                                                         \
-  {env, T_INT, offsetof(op_config_t, field), def, min, max, 0, NULL, help}
+  { env, T_INT, offsetof(op_config_t, field), def, min, max, 0, NULL, help }
 #define U(env, field, def, schemes, help)                                                          \
-  {env, T_URL, offsetof(op_config_t, field), def, 0, 0, 0, schemes, help}
+  { env, T_URL, offsetof(op_config_t, field), def, 0, 0, 0, schemes, help }
 
 static const setting_t settings[] = {
     S("KAFKA_BROKERS", kafka_brokers, "", "Kafka bootstrap servers; unset: embedded dev broker"),
@@ -99,8 +100,9 @@ static int check_url(const setting_t *s, const char *value, char *errbuf, size_t
     const char *end = strchr(p, ' ');
     size_t len = end ? (size_t)(end - p) : strlen(p);
     if (len == n && strncmp(p, value, n) == 0)
-      return sep[3] ? 0 : (snprintf(errbuf, errlen, "%s: URL has nothing after the scheme", s->env),
-                           OP_ECONFIG);
+      return sep[3] ? 0
+                    : (snprintf(errbuf, errlen, "%s: URL has nothing after the scheme", s->env),
+                       OP_ECONFIG);
     p = end ? end + 1 : NULL;
   }
   snprintf(errbuf, errlen, "%s: unsupported scheme '%.*s' (expected one of: %s)", s->env, (int)n,

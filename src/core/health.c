@@ -117,8 +117,8 @@ op_health_state_t op_health_render(op_buf_t *out) {
   json_object_set_new(root, "status", json_string(op_health_state_name(overall)));
   for (int i = 0; i < ncomponents; i++) {
     component_t *c = &components[i];
-    json_t *obj = json_pack("{s:s, s:s}", "status", op_health_state_name(c->state), "detail",
-                            c->detail);
+    json_t *obj =
+        json_pack("{s:s, s:s}", "status", op_health_state_name(c->state), "detail", c->detail);
     for (int k = 0; obj && k < c->nnumbers; k++)
       json_object_set_new(obj, c->numbers[k].key, json_integer(c->numbers[k].value));
     if (obj)

@@ -14,8 +14,8 @@ int op_log_enabled(op_log_level_t level);
 /* Parses "debug", "info", "warn"/"warning", "error". Returns 0 or OP_EINVAL. */
 int op_log_parse_level(const char *s, op_log_level_t *out);
 
-void op_log(op_log_level_t level, const char *component, const char *trace_id, const char *fmt,
-            ...) __attribute__((format(printf, 4, 5)));
+void op_log(op_log_level_t level, const char *component, const char *trace_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define op_log_debug(comp, ...) op_log(OP_LOG_DEBUG, comp, NULL, __VA_ARGS__)
 #define op_log_info(comp, ...) op_log(OP_LOG_INFO, comp, NULL, __VA_ARGS__)

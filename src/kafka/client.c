@@ -7,8 +7,8 @@
 #include "kafka/kafka.h"
 
 const op_topic_t op_topics[] = {
-    {"orders.created", 48},     {"orders.events", 24},        {"payments.completed", 24},
-    {"inventory.updated", 24},  {"notifications.events", 12}, {"orders.audit", 6},
+    {"orders.created", 48},      {"orders.events", 24},        {"payments.completed", 24},
+    {"inventory.updated", 24},   {"notifications.events", 12}, {"orders.audit", 6},
     {"analytics.aggregates", 6},
 };
 const size_t op_topics_len = sizeof op_topics / sizeof op_topics[0];

@@ -127,9 +127,9 @@ op_consumer_t *op_consumer_new(const op_config_t *cfg, const char *brokers,
   }
   char labels[128];
   snprintf(labels, sizeof labels, "group=\"%s\"", opts->group_id);
-  c->batch_seconds = op_histogram("orderpulse_batch_seconds",
-                                  "Time to handle one polled batch, commit included", labels,
-                                  op_latency_buckets, op_latency_buckets_len);
+  c->batch_seconds =
+      op_histogram("orderpulse_batch_seconds", "Time to handle one polled batch, commit included",
+                   labels, op_latency_buckets, op_latency_buckets_len);
   op_health_register("kafka", 0);
   return c;
 fail:
@@ -233,8 +233,8 @@ int op_consumer_run(op_consumer_t *c) {
         break;
       /* Full jitter keeps several instances from retrying in lockstep. */
       int sleep_ms = delay / 2 + rand() % (delay / 2 + 1);
-      op_log_warn("kafka", "group %s: batch of %zu not stored (%s); retrying in %d ms",
-                  c->group_id, n, op_strerror(rc), sleep_ms);
+      op_log_warn("kafka", "group %s: batch of %zu not stored (%s); retrying in %d ms", c->group_id,
+                  n, op_strerror(rc), sleep_ms);
       backoff_sleep(c, sleep_ms);
       delay = delay < 5000 ? delay * 2 : 5000;
     }

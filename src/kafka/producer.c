@@ -122,16 +122,24 @@ int op_dlq_send(op_producer_t *p, const rd_kafka_message_t *msg, const char *rea
   const void *val;
   size_t len;
   if (rd_kafka_message_headers(msg, &src_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_header_get_last(src_hdrs, "traceparent", &val, &len) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(src_hdrs, "traceparent", &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
       len < sizeof traceparent) {
     memcpy(traceparent, val, len);
     traceparent[len] = '\0';
   }
-  const char *headers[] = {"error",          reason,    "error_message", message,
-                           "source_topic",   src,       "source_partition", partition,
-                           "source_offset",  offset,    traceparent[0] ? "traceparent" : NULL,
-                           traceparent,      NULL};
+  const char *headers[] = {"error",
+                           reason,
+                           "error_message",
+                           message,
+                           "source_topic",
+                           src,
+                           "source_partition",
+                           partition,
+                           "source_offset",
+                           offset,
+                           traceparent[0] ? "traceparent" : NULL,
+                           traceparent,
+                           NULL};
   int rc = op_producer_send(p, topic, RD_KAFKA_PARTITION_UA, msg->key, msg->key_len, msg->payload,
                             msg->len, headers);
   if (rc == 0) {

@@ -190,8 +190,8 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, char *er
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     consumed_counter(types[i]);
   nt->m_consumed_invalid = consumed_counter("invalid");
-  nt->m_stored = op_counter("orderpulse_events_stored_total", "Events stored for the first time",
-                            NULL);
+  nt->m_stored =
+      op_counter("orderpulse_events_stored_total", "Events stored for the first time", NULL);
   nt->m_duplicate = op_counter("orderpulse_events_duplicate_total",
                                "Redelivered events recognised by event_id and skipped", NULL);
   op_counter("orderpulse_events_dead_lettered_total", "Messages sent to a dead-letter topic",
