@@ -4,10 +4,12 @@
  * notify consumer would hand them to the store. Only the apply calls are
  * timed; building the events is not.
  *
- *   bench_store_apply [URL] [EVENTS] [BATCH] [TENANTS]
+ *   bench_store_apply [URL] [EVENTS] [BATCH] [TENANTS] [IDS]
  *     URL      default: sqlite:// in a new temporary directory (removed after)
  *     EVENTS   total events (default 200000), BATCH per apply (500),
  *     TENANTS  distinct tenants (50)
+ *     IDS      "random" (default: like UUIDv4) or "ordered" (time-ordered,
+ *              like UUIDv7: new ids sort after old ones)
  *
  * Tenant ids carry a per-run prefix, so a run never collides with data
  * already in the database; nothing is deleted. Prints one line of results.
@@ -39,6 +41,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return remove(path);
 }
 
+/* splitmix64: a cheap, well-mixed hash of a counter. */
+static uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -47,14 +57,18 @@ static int cmp_double(const void *a, const void *b) {
 /* Fills evs[0..n) with events first..first+n of the run: event k is the
  * (k / tenants / 3 % 3)-th step of an order of tenant k % tenants. */
 static void make_batch(bench_event_t *be, op_order_event_t *evs, size_t n, size_t first,
-                       size_t tenants, const char *run, int64_t now) {
+                       size_t tenants, const char *run, int ordered, int64_t now) {
   for (size_t i = 0; i < n; i++) {
     size_t k = first + i;
     size_t tenant = k % tenants;
     size_t step = (k / tenants) % 3;
     size_t order = (k / tenants) / 3;
     bench_event_t *b = &be[i];
-    snprintf(b->event_id, sizeof b->event_id, "%s-%08zx-4000-8000-%012zx", run, k, k * 7919);
+    /* Random-looking ids, as UUIDv4 event ids are: inserts land anywhere in
+     * the event_id index. */
+    uint64_t h1 = ordered ? (uint64_t)k << 32 : mix64(k * 2 + 1), h2 = mix64(k * 2 + 2);
+    snprintf(b->event_id, sizeof b->event_id, "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%s",
+             h1 >> 32, h1 & 0xffff, h2 & 0xfff, run);
     snprintf(b->tenant_id, sizeof b->tenant_id, "t_%s_%03zu", run, tenant);
     snprintf(b->order_id, sizeof b->order_id, "ord_%zu", order);
     snprintf(b->reference, sizeof b->reference, "A-%zu", order % 100000);
@@ -98,6 +112,7 @@ int main(int argc, char **argv) {
   size_t total = argc > 2 ? strtoul(argv[2], NULL, 10) : 200000;
   size_t batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 500;
   size_t tenants = argc > 4 ? strtoul(argv[4], NULL, 10) : 50;
+  int ordered = argc > 5 && strcmp(argv[5], "ordered") == 0;
   if (batch == 0 || tenants == 0 || total == 0) {
     fprintf(stderr, "usage: %s [URL] [EVENTS] [BATCH] [TENANTS]\n", argv[0]);
     return 2;
@@ -137,7 +152,7 @@ int main(int argc, char **argv) {
   size_t done = 0, b = 0;
   while (done < total && rc == 0) {
     size_t n = total - done < batch ? total - done : batch;
-    make_batch(be, evs, n, done, tenants, run, op_now_ms());
+    make_batch(be, evs, n, done, tenants, run, ordered, op_now_ms());
     uint64_t t0 = op_mono_ns();
     rc = op_events_apply(store, evs, n, results, op_now_ms());
     uint64_t dt = op_mono_ns() - t0;
@@ -153,10 +168,11 @@ int main(int argc, char **argv) {
     char tenant0[64];
     snprintf(tenant0, sizeof tenant0, "t_%s_000", run);
     op_events_last_position(store, tenant0, &last);
-    printf("backend=%s events=%zu batch=%zu tenants=%zu events_per_s=%.0f "
+    printf("backend=%s ids=%s events=%zu batch=%zu tenants=%zu events_per_s=%.0f "
            "batch_ms_p50=%.2f batch_ms_p99=%.2f last_pos_t0=%" PRId64 "\n",
-           op_store_backend(store), done, batch, tenants, (double)done / ((double)busy_ns / 1e9),
-           lat[b / 2], lat[(size_t)((double)b * 0.99)], last);
+           op_store_backend(store), ordered ? "ordered" : "random", done, batch, tenants,
+           (double)done / ((double)busy_ns / 1e9), lat[b / 2], lat[(size_t)((double)b * 0.99)],
+           last);
   }
   free(be);
   free(evs);

