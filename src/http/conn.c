@@ -391,8 +391,8 @@ static void on_shutdown(uv_shutdown_t *shutdown, int status) {
   if (conn->state == CONN_CLOSED)
     return;
   conn->shutdown = NULL;
-  if (status < 0 || (conn->flags & (CONN_EOF | CONN_STREAMED))) {
-    op_http__conn_close(conn);
+  if (status < 0 || (conn->flags & (CONN_EOF | CONN_STREAMED)) || conn->loop->draining) {
+    op_http__conn_close(conn); /* when stopping, an answer fully sent is the end */
     return;
   }
   /* Our FIN is out; keep reading (and discarding) until the peer's, so that
@@ -492,7 +492,8 @@ void op_http__conn_expire(op_http_conn_t *conn, uint64_t now) {
 
 /* The server is stopping: connections with nothing in flight end now,
  * streams are ended cleanly, requests being read or answered may finish
- * (their answer will carry Connection: close). Runs on: the loop. */
+ * (their answer will carry Connection: close) and connections lingering
+ * after their answer close once it is sent. Runs on: the loop. */
 void op_http__conn_drain(op_http_conn_t *conn) {
   switch (conn->state) {
     case CONN_IDLE:
@@ -501,6 +502,10 @@ void op_http__conn_drain(op_http_conn_t *conn) {
       break;
     case CONN_STREAM:
       op_http_stream_close(conn);
+      break;
+    case CONN_LINGER:
+      if (conn->shutdown == NULL)
+        op_http__conn_close(conn); /* answered and our FIN sent */
       break;
     default:
       break;
