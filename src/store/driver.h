@@ -19,6 +19,7 @@ struct op_store_s {
   const op_store_driver_t *drv;
   void *conn; /* the driver's connection state */
   int in_tx;
+  int tx_failed; /* a statement failed inside the open transaction */
   int64_t changes;
   char errmsg[OP_STORE_ERRMSG_LEN];
 };

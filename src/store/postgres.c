@@ -206,8 +206,11 @@ static int pg_exec(op_store_t *store, const char *sql, int nparams, const char *
   PGresult *res = PQexecPrepared(conn_of(store)->pg, stmt->name, nparams, params, NULL, NULL, 0);
   if (!result_ok(res))
     return fail_result(store, res, "exec");
+  /* PQcmdTuples also counts the rows a SELECT returned; changes are only
+   * rows written. */
   const char *tuples = PQcmdTuples(res);
-  store->changes = *tuples ? strtoll(tuples, NULL, 10) : 0;
+  store->changes =
+      *tuples && strncmp(PQcmdStatus(res), "SELECT", 6) != 0 ? strtoll(tuples, NULL, 10) : 0;
   if (rows_out)
     return wrap_rows(store, res, rows_out);
   PQclear(res);
@@ -235,7 +238,16 @@ static int pg_begin(op_store_t *store) {
 }
 
 static int pg_commit(op_store_t *store) {
-  return simple(store, "COMMIT", "commit");
+  /* COMMIT of a transaction the server has aborted "succeeds" with the tag
+   * ROLLBACK; that must not pass for a commit. */
+  PGresult *res = PQexec(conn_of(store)->pg, "COMMIT");
+  if (!result_ok(res))
+    return fail_result(store, res, "commit");
+  int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+  PQclear(res);
+  if (rolled_back)
+    return op_store_fail(store, OP_ECONFLICT, "postgres: commit: the transaction was aborted");
+  return 0;
 }
 
 static int pg_rollback(op_store_t *store) {

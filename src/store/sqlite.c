@@ -233,7 +233,7 @@ static int sqlite_exec(op_store_t *store, const char *sql, int nparams, const ch
     }
   }
   if (!err)
-    store->changes = sqlite3_changes64(sqlite3_db_handle(stmt));
+    store->changes = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(sqlite3_db_handle(stmt));
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   if (err) {

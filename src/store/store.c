@@ -104,14 +104,23 @@ int op_store_begin(op_store_t *store) {
   if (store->in_tx)
     return op_store_fail(store, OP_EINVAL, "begin: a transaction is already open");
   int rc = store->drv->begin(store);
-  if (rc == 0)
+  if (rc == 0) {
     store->in_tx = 1;
+    store->tx_failed = 0;
+  }
   return rc;
 }
 
 int op_store_commit(op_store_t *store) {
   if (!store->in_tx)
     return op_store_fail(store, OP_EINVAL, "commit: no transaction is open");
+  if (store->tx_failed) {
+    store->drv->rollback(store);
+    store->in_tx = 0;
+    store->tx_failed = 0;
+    return op_store_fail(store, OP_EINVAL,
+                         "commit: a statement of this transaction failed; rolled back");
+  }
   int rc = store->drv->commit(store);
   if (rc) {
     /* Keep the commit's error detail; the rollback only tidies up. */
@@ -129,6 +138,7 @@ int op_store_rollback(op_store_t *store) {
     return 0;
   int rc = store->drv->rollback(store);
   store->in_tx = 0;
+  store->tx_failed = 0;
   return rc;
 }
 
@@ -143,7 +153,16 @@ int op_store_exec(op_store_t *store, const char *sql, int nparams, const char *c
   if (sql == NULL || nparams < 0 || (nparams > 0 && params == NULL))
     return op_store_fail(store, OP_EINVAL, "exec: invalid arguments");
   store->changes = 0;
-  return store->drv->exec(store, sql, nparams, params, rows_out);
+  /* PostgreSQL refuses every statement of a transaction after a failed one;
+   * SQLite would go on and could commit half the work. Both behave like
+   * PostgreSQL here, so that code written against one is right on both. */
+  if (store->in_tx && store->tx_failed)
+    return op_store_fail(store, OP_EINVAL,
+                         "exec: a statement of this transaction failed; roll back first");
+  int rc = store->drv->exec(store, sql, nparams, params, rows_out);
+  if (rc && store->in_tx)
+    store->tx_failed = 1;
+  return rc;
 }
 
 int64_t op_store_changes(const op_store_t *store) {

@@ -63,6 +63,10 @@ const char *op_store_errmsg(const op_store_t *store);
  * and succeeds on a lost connection (the transaction is gone anyway); outside
  * a transaction it is a no-op. On PostgreSQL a lost connection is re-opened
  * at the next call made outside a transaction.
+ *
+ * A failed statement dooms its transaction on both backends (as PostgreSQL
+ * does): later op_store_exec calls fail with OP_EINVAL and commit rolls back
+ * and returns OP_EINVAL; only rollback is useful.
  */
 int op_store_begin(op_store_t *store);
 int op_store_commit(op_store_t *store);

@@ -142,6 +142,16 @@ static void test_exec_params_rows(void **state) {
   assert_int_equal(fx_int(fx->store, "SELECT COUNT(*) FROM kv"), 203);
   assert_int_equal(op_store_exec(fx->store, "UPDATE kv SET n = 5 WHERE v = 'x'", 0, NULL, NULL), 0);
   assert_int_equal(op_store_changes(fx->store), 200);
+  /* Reads change nothing. */
+  assert_int_equal(fx_int(fx->store, "SELECT COUNT(*) FROM kv"), 203);
+  assert_int_equal(op_store_changes(fx->store), 0);
+  /* Rows written and returned count once. */
+  const char *d[] = {"x"};
+  assert_int_equal(op_store_exec(fx->store, "DELETE FROM kv WHERE v = $1 RETURNING k", 1, d, &rows),
+                   0);
+  assert_int_equal(op_rows_count(rows), 200);
+  assert_int_equal(op_store_changes(fx->store), 200);
+  op_rows_free(rows);
 }
 
 static void test_placeholders(void **state) {
@@ -219,6 +229,23 @@ static void test_transactions(void **state) {
   assert_int_equal(op_store_rollback(fx->store), 0);
   assert_int_equal(fx_int(other, "SELECT COUNT(*) FROM kv"), 2);
 
+  /* After a failed statement the transaction is doomed on both backends:
+   * further statements and commit are refused, nothing is kept. */
+  assert_int_equal(op_store_begin(fx->store), 0);
+  assert_int_equal(op_store_exec(fx->store, ins, 2, c, NULL), 0);
+  assert_int_equal(op_store_exec(fx->store, ins, 2, a, NULL), OP_EEXIST);
+  const char *d[] = {"d", "4"};
+  assert_int_equal(op_store_exec(fx->store, ins, 2, d, NULL), OP_EINVAL);
+  assert_int_equal(op_store_commit(fx->store), OP_EINVAL);
+  assert_int_equal(op_store_in_tx(fx->store), 0);
+  assert_int_equal(fx_int(other, "SELECT COUNT(*) FROM kv"), 2);
+  /* The next transaction is fine. */
+  assert_int_equal(op_store_begin(fx->store), 0);
+  assert_int_equal(op_store_exec(fx->store, ins, 2, d, NULL), 0);
+  assert_int_equal(op_store_commit(fx->store), 0);
+  assert_int_equal(fx_int(other, "SELECT COUNT(*) FROM kv"), 3);
+  assert_int_equal(op_store_exec(fx->store, "DELETE FROM kv WHERE k = 'd'", 0, NULL, NULL), 0);
+
   assert_int_equal(op_store_commit(fx->store), OP_EINVAL); /* none open */
   assert_int_equal(op_store_rollback(fx->store), 0);       /* no-op */
 
@@ -258,7 +285,8 @@ static void test_reconnect(void **state) {
   const char *b[] = {"b", "2"};
   assert_int_equal(op_store_exec(fx->store, "INSERT INTO kv (k, v) VALUES ($1, $2)", 2, b, NULL),
                    OP_EDBDOWN);
-  assert_int_equal(op_store_exec(fx->store, "SELECT 1", 0, NULL, NULL), OP_EDBDOWN);
+  /* The transaction is doomed: later statements are refused until rollback. */
+  assert_int_equal(op_store_exec(fx->store, "SELECT 1", 0, NULL, NULL), OP_EINVAL);
   assert_int_equal(op_store_rollback(fx->store), 0);
   assert_int_equal(fx_int(fx->store, "SELECT COUNT(*) FROM kv"), 1);
 
