@@ -325,6 +325,7 @@ static void test_metrics(void **state) {
   test_resp_free(&resp);
   assert_int_equal(test_get(t->port, "/nowhere", &resp), CURLE_OK);
   test_resp_free(&resp);
+  assert_true(test_wait_connections(0, 5000)); /* the two above are closed */
   assert_int_equal(test_get(t->port, "/metrics", &resp), CURLE_OK);
   assert_int_equal(resp.status, 200);
   assert_true(test_has_header(resp.headers.data, "Content-Type: text/plain; version=0.0.4"));
