@@ -3,6 +3,8 @@
 #include "store/fixture.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "store/events.h"
 
@@ -368,6 +370,35 @@ static void test_apply_concurrent_writers(void **state) {
   assert_int_equal(total, WRITERS * WRITER_BATCHES * WRITER_BATCH);
 }
 
+/* A process killed right after apply returned keeps the batch: that is what
+ * lets the consumer commit Kafka offsets once apply has returned. */
+static void test_apply_survives_kill(void **state) {
+  fixture_t *fx = *state;
+  /* No connection may cross fork (SQLite keeps per-process lock state). */
+  op_store_close(fx->store);
+  fx->store = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    op_store_t *store = fx_open(fx);
+    batch_t *b = batch_new(4);
+    add(b, "k1", "tK", "o1", "order_created", "created");
+    add(b, "k2", "tK", "o1", "order_paid", "paid");
+    int rc = store ? op_events_apply(store, b->evs, b->n, b->results, 1000) : -1;
+    if (rc == 0)
+      kill(getpid(), SIGKILL); /* no close, no exit handlers */
+    _exit(1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  fx->store = fx_open(fx);
+  assert_non_null(fx->store);
+  assert_int_equal(last_pos(fx->store, "tK"), 2);
+  assert_int_equal(fx_int(fx->store, "SELECT COUNT(*) FROM tenant_log WHERE tenant_id = 'tK'"), 2);
+}
+
 /* ---- reads ---- */
 
 typedef struct {
@@ -579,6 +610,7 @@ int main(void) {
       FX_TEST(test_apply_in_caller_tx, fx_setup_migrated),
       FX_TEST(test_apply_large_batch, fx_setup_migrated),
       FX_TEST(test_apply_concurrent_writers, fx_setup_migrated),
+      FX_TEST(test_apply_survives_kill, fx_setup_migrated),
       FX_TEST(test_read_log, fx_setup_migrated),
       FX_TEST(test_snapshot, fx_setup_migrated),
       FX_TEST(test_purge, fx_setup_migrated),

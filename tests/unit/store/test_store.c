@@ -68,6 +68,26 @@ static void test_sqlite_unopenable(void **state) {
   rmdir(dir);
 }
 
+/* A relative path is relative to the working directory; its missing
+ * directories are created. */
+static void test_sqlite_relative_path(void **state) {
+  (void)state;
+  char dir[] = "/tmp/op-store-test-XXXXXX", cwd[512], err[256];
+  assert_non_null(mkdtemp(dir));
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(dir), 0);
+  op_store_t *store = op_store_open("sqlite://data/nested/op.db", err, sizeof err);
+  assert_int_equal(chdir(cwd), 0);
+  assert_non_null(store);
+  assert_int_equal(fx_int(store, "SELECT 1"), 1);
+  op_store_close(store);
+  char path[600];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/data/nested/op.db", dir);
+  assert_int_equal(stat(path, &st), 0);
+  nftw(dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- both backends ---- */
 
 static void test_open_close(void **state) {
@@ -80,6 +100,15 @@ static void test_open_close(void **state) {
     struct stat st;
     snprintf(path, sizeof path, "%s/sub/test.db", fx->dir);
     assert_int_equal(stat(path, &st), 0);
+  }
+  if (fx->dir[0]) { /* durability settings (see sqlite.c) */
+    op_rows_t *rows = NULL;
+    assert_int_equal(op_store_exec(fx->store, "PRAGMA journal_mode", 0, NULL, &rows), 0);
+    assert_string_equal(op_rows_get(rows, 0, 0), "wal");
+    op_rows_free(rows);
+    assert_int_equal(fx_int(fx->store, "PRAGMA synchronous"), 1); /* NORMAL */
+    assert_int_equal(fx_int(fx->store, "PRAGMA busy_timeout"), 5000);
+    assert_int_equal(fx_int(fx->store, "PRAGMA foreign_keys"), 1);
   }
   /* A second connection to the same database. */
   op_store_t *other = fx_open(fx);
@@ -331,6 +360,7 @@ int main(void) {
       cmocka_unit_test(test_unreachable_postgres),
       cmocka_unit_test(test_sqlite_memory),
       cmocka_unit_test(test_sqlite_unopenable),
+      cmocka_unit_test(test_sqlite_relative_path),
       FX_TEST(test_open_close, fx_setup),
       FX_TEST(test_exec_params_rows, fx_setup),
       FX_TEST(test_placeholders, fx_setup),
