@@ -47,11 +47,17 @@ run_format() {
 run_pytest() {
   $PY -m pytest -q -p no:cacheprovider "$@"
 }
+# A suite's folder, unless the arguments already name test files of their own.
+suite_args() {
+  local dir=$1; shift
+  for a in "$@"; do [[ "$a" == tests/* ]] && { printf '%s\n' "$@"; return; }; done
+  printf '%s\n' "$dir" "$@"
+}
 
 case "$suite" in
   unit) run_unit; record $? unit ;;
-  integration) run_pytest tests/integration "$@"; record $? integration ;;
-  contracts) run_pytest tests/contracts "$@"; record $? contracts ;;
+  integration) mapfile -t args < <(suite_args tests/integration "$@"); run_pytest "${args[@]}"; record $? integration ;;
+  contracts) mapfile -t args < <(suite_args tests/contracts "$@"); run_pytest "${args[@]}"; record $? contracts ;;
   all)
     run_format; record $? format
     run_unit; record $? unit

@@ -20,8 +20,6 @@ static int run(int argc, char **argv) {
   }
   op_host_t host;
   int rc = op_host_init(&host, "dev", &argc, argv);
-  if (rc == 0)
-    rc = op_cmd_no_extra_args("dev", argc, argv);
   op_notify_t *nt = NULL;
   if (rc == 0) {
     char err[512];

@@ -13,6 +13,8 @@ int op_host_init(op_host_t *host, const char *name, int *argc, char **argv) {
   int rc = op_cmd_load_config(&host->cfg, argc, argv);
   if (rc)
     return rc;
+  if ((rc = op_cmd_no_extra_args(name, *argc, argv)) != 0)
+    return rc;
   op_cmd_block_signals();
   char err[512];
   if (op_config_embedded_kafka(&host->cfg)) {

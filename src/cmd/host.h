@@ -19,8 +19,8 @@ typedef struct op_host_s {
   op_http_server_t *server;
 } op_host_t;
 
-/* Loads the configuration (exit code 2 on error, message printed), blocks
- * signals, starts the embedded broker if needed and creates the router with
+/* Loads the configuration and rejects leftover arguments (exit code 2, one
+ * line printed), blocks signals, starts the embedded broker if needed and creates the router with
  * the built-in routes. Returns 0 or the exit code. */
 int op_host_init(op_host_t *host, const char *name, int *argc, char **argv);
 

@@ -19,6 +19,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
   op_log(lvl, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
+void op_kafka_conf_set_logger(rd_kafka_conf_t *conf) {
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+}
+
 int op_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errbuf,
                       size_t errlen) {
   char err[256];

@@ -33,6 +33,9 @@ extern const size_t op_topics_len;
 rd_kafka_conf_t *op_kafka_conf_new(const op_config_t *cfg, const char *brokers, char *errbuf,
                                    size_t errlen);
 
+/* Routes a client's logs to op_log as JSON lines. */
+void op_kafka_conf_set_logger(rd_kafka_conf_t *conf);
+
 /* Sets one property; returns 0 or OP_ECONFIG with errbuf filled. */
 int op_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errbuf,
                       size_t errlen);
