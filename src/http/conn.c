@@ -353,6 +353,9 @@ static void send_continue(op_http_conn_t *conn) {
 static void on_closed(uv_handle_t *handle) {
   op_http_conn_t *conn = handle->data;
   op_http_loop_t *loop = conn->loop;
+  op_http__stream_cork_fail(conn); /* writes never handed over: done before on_close */
+  if (conn->flags & CONN_STREAMED)
+    loop->nstreams--;
   if (conn->on_close)
     conn->on_close(conn, conn->data);
   free(conn);
@@ -382,6 +385,7 @@ void op_http__conn_close(op_http_conn_t *conn) {
     }
   }
   op_buf_free(&conn->pending);
+  op_http__stream_cork_drop(conn);
   uv_close((uv_handle_t *)&conn->tcp, on_closed);
 }
 
@@ -546,6 +550,7 @@ void op_http__conn_become_stream(op_http_conn_t *conn, op_http_close_cb on_close
   op_http__list_remove(&conn->loop->conns, conn);
   op_http__list_push(&conn->loop->streams, conn);
   conn->flags |= CONN_IN_STREAMS | CONN_STREAMED;
+  conn->loop->nstreams++;
   conn->flags &= ~CONN_RESUME;
   conn->state = CONN_STREAM;
   conn->deadline = 0;
@@ -559,7 +564,9 @@ void op_http__conn_end_stream(op_http_conn_t *conn) {
   op_http__list_remove(&conn->loop->streams, conn);
   conn->flags &= ~CONN_IN_STREAMS;
   op_http__list_push(&conn->loop->conns, conn);
-  op_http__conn_shutdown(conn);
+  op_http__stream_flush(conn); /* corked writes go before our FIN */
+  if (conn->state == CONN_STREAM)
+    op_http__conn_shutdown(conn);
 }
 
 /* After stream start: bytes that followed the request mean a misbehaving

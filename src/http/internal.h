@@ -24,9 +24,12 @@
 #define OP_HTTP_WRITE_BACKLOG (64 * 1024) /* stop parsing while more is queued */
 #define OP_HTTP_LINGER_MS 2000            /* wait for the peer's FIN after ours */
 #define OP_HTTP_ACCEPT_BATCH 64           /* accepts per wake-up, for fairness */
-#define OP_HTTP_WREQ_CACHE 1024           /* cached stream write requests per loop */
+#define OP_HTTP_WREQ_CACHE 1024           /* cached stream write requests, at least */
+#define OP_HTTP_BATCH_BUFS 16             /* buffers coalesced into one stream write */
 
 /* ---- Connections ---- */
+
+typedef struct op_http_wreq_s op_http_wreq_t; /* a batch of stream writes */
 
 typedef enum {
   CONN_HEADERS, /* waiting for / reading a request's headers: header timeout */
@@ -55,6 +58,7 @@ struct op_http_conn_s {
   op_buf_t pending;            /* unparsed bytes kept while the parser waits */
   uint64_t deadline;           /* uv_now() ms when the state expires, 0: never */
   uv_shutdown_t *shutdown;
+  op_http_wreq_t *cork;      /* stream writes not yet handed to libuv */
   op_http_close_cb on_close; /* streams */
   void *data;
   uint8_t state;
@@ -111,8 +115,6 @@ typedef struct {
   void *ud;
 } op_http_tick_t;
 
-typedef struct op_http_wreq_s op_http_wreq_t;
-
 struct op_http_loop_s {
   op_http_server_t *server;
   unsigned index;
@@ -138,8 +140,13 @@ struct op_http_loop_s {
   op_http_tick_t *ticks;
   unsigned nticks, ticks_cap;
   void *data;
+  size_t nstreams;        /* open streams, which size the write request cache */
+  uv_check_t flush_check; /* flushes corked stream writes after I/O callbacks */
+  uv_idle_t flush_idle;   /* ... and keeps poll from blocking while any are corked */
+  op_http_conn_t **corked;
+  size_t ncorked, corked_cap;
   op_http_wreq_t *wreq_free;
-  unsigned nwreq_free;
+  size_t nwreq_free;
   int64_t date_sec;
   char date[64]; /* "Date: ...\r\n" */
   int draining;
@@ -215,6 +222,11 @@ int op_http__route(const op_http_router_t *router, op_http_req_t *req, op_http_h
                    void **ud, char *allow, size_t allow_len);
 
 /* stream.c */
-void op_http__wreq_cache_free(op_http_loop_t *loop);
+void op_http__stream_loop_init(op_http_loop_t *loop);
+void op_http__stream_loop_close(op_http_loop_t *loop);
+void op_http__stream_loop_free(op_http_loop_t *loop);
+void op_http__stream_flush(op_http_conn_t *conn);
+void op_http__stream_cork_drop(op_http_conn_t *conn);
+void op_http__stream_cork_fail(op_http_conn_t *conn);
 
 #endif

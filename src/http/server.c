@@ -225,6 +225,7 @@ static void finish_loop(op_http_loop_t *loop) {
   close_listener(loop);
   uv_close((uv_handle_t *)&loop->tick, NULL);
   uv_close((uv_handle_t *)&loop->stop_async, NULL);
+  op_http__stream_loop_close(loop);
   uv_stop(&loop->uv); /* the caller's handles, if any are left, are closed by the thread */
 }
 
@@ -329,6 +330,7 @@ static void loop_main(void *arg) {
   loop->tick.data = loop;
   uv_async_init(&loop->uv, &loop->stop_async, on_stop);
   loop->stop_async.data = loop;
+  op_http__stream_loop_init(loop);
   loop->read_buf = malloc(OP_HTTP_READ_BUF_SIZE);
   loop->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (loop->read_buf == NULL)
@@ -360,12 +362,13 @@ static void loop_main(void *arg) {
     close_listener(loop);
     uv_close((uv_handle_t *)&loop->tick, NULL);
     uv_close((uv_handle_t *)&loop->stop_async, NULL);
+    op_http__stream_loop_close(loop);
   }
   uv_walk(&loop->uv, close_leftover, loop);
   uv_run(&loop->uv, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop->uv))
     op_log_error("http", "loop %u: handles still open at exit", loop->index);
-  op_http__wreq_cache_free(loop);
+  op_http__stream_loop_free(loop);
   free(loop->read_buf);
   loop->read_buf = NULL;
   if (loop->reserve_fd >= 0)

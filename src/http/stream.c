@@ -2,11 +2,20 @@
  * Streams: a response without a length whose body the caller writes for as
  * long as the connection lives (Server-Sent Events).
  *
- * A stream write queues the caller's buffers as they are (libuv copies only
- * the small uv_buf_t array), so one frame can be queued on every subscriber
- * of a loop without a copy per subscriber. The uv_write_t each write needs
- * comes from a per-loop free list, which keeps the allocator off the
- * fan-out path once the list is warm.
+ * Writes are zero-copy: the caller's buffers are queued as they are, so one
+ * frame can be queued on every subscriber of a loop without a copy per
+ * subscriber.
+ *
+ * Writes are also coalesced. Each write(2) costs several microseconds of
+ * kernel time, which is most of what a delivered frame costs, so a stream
+ * write is first "corked" in a per-connection batch; the loop hands each
+ * batch to libuv as one writev once the current callbacks are done (a
+ * uv_check after the I/O phase, and a uv_idle that keeps the loop from
+ * blocking in poll while anything is corked). K frames queued on a stream in
+ * one loop iteration thus cost one system call, and none waits for a later
+ * iteration. A batch carries the done callbacks of the writes it holds and
+ * comes from a per-loop free list sized by the number of streams, which
+ * keeps the allocator off the fan-out path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +27,14 @@
 struct op_http_wreq_s {
   uv_write_t req;
   op_http_wreq_t *next_free;
-  op_http_write_cb cb;
-  void *ud;
+  size_t slot;  /* index in loop->corked while corked */
+  size_t bytes; /* corked bytes, counted by op_http_stream_queued_bytes */
+  unsigned nbufs, ndone;
+  uv_buf_t bufs[OP_HTTP_BATCH_BUFS];
+  struct {
+    op_http_write_cb cb;
+    void *ud;
+  } done[OP_HTTP_BATCH_BUFS];
 };
 
 static op_http_wreq_t *wreq_get(op_http_loop_t *loop) {
@@ -27,13 +42,21 @@ static op_http_wreq_t *wreq_get(op_http_loop_t *loop) {
   if (wreq) {
     loop->wreq_free = wreq->next_free;
     loop->nwreq_free--;
-    return wreq;
+  } else {
+    wreq = malloc(sizeof *wreq);
+    if (wreq == NULL)
+      return NULL;
   }
-  return malloc(sizeof *wreq);
+  wreq->nbufs = wreq->ndone = 0;
+  wreq->bytes = 0;
+  return wreq;
 }
 
+/* The cache keeps up to one batch per open stream (a fan-out has one in
+ * flight on each), so that steady fan-out does not reach the allocator. */
 static void wreq_put(op_http_loop_t *loop, op_http_wreq_t *wreq) {
-  if (loop->nwreq_free >= OP_HTTP_WREQ_CACHE) {
+  size_t cap = loop->nstreams > OP_HTTP_WREQ_CACHE ? loop->nstreams : OP_HTTP_WREQ_CACHE;
+  if (loop->nwreq_free >= cap) {
     free(wreq);
     return;
   }
@@ -42,14 +65,130 @@ static void wreq_put(op_http_loop_t *loop, op_http_wreq_t *wreq) {
   loop->nwreq_free++;
 }
 
-/* Frees the cached write requests. Runs on: the loop thread, at exit. */
-void op_http__wreq_cache_free(op_http_loop_t *loop) {
+/* Calls the batch's done callbacks in write order, then recycles it. */
+static void wreq_finish(op_http_loop_t *loop, op_http_wreq_t *wreq, int status) {
+  for (unsigned i = 0; i < wreq->ndone; i++)
+    if (wreq->done[i].cb)
+      wreq->done[i].cb(wreq->done[i].ud, status);
+  wreq_put(loop, wreq);
+}
+
+static void on_stream_written(uv_write_t *write, int status) {
+  op_http_wreq_t *wreq = (op_http_wreq_t *)write;
+  op_http_conn_t *conn = write->handle->data;
+  if (status < 0 && conn->state == CONN_STREAM)
+    op_http__conn_close(conn);
+  wreq_finish(conn->loop, wreq, status < 0 ? op_http__errno(status) : 0);
+}
+
+#define NO_SLOT ((size_t)-1)
+
+/* Removes conn's batch from the loop's corked set (it stays conn->cork). */
+void op_http__stream_cork_drop(op_http_conn_t *conn) {
+  op_http_wreq_t *wreq = conn->cork;
+  if (wreq && wreq->slot != NO_SLOT) {
+    conn->loop->corked[wreq->slot] = NULL;
+    wreq->slot = NO_SLOT;
+  }
+}
+
+/*
+ * Hands conn's batch to libuv. If libuv refuses it, the batch stays on the
+ * connection, which is closed: its callbacks then run from the close
+ * callback, before on_close, and never from inside the op_http_stream_write
+ * call that may have triggered this flush. Runs on: the loop.
+ */
+void op_http__stream_flush(op_http_conn_t *conn) {
+  op_http_wreq_t *wreq = conn->cork;
+  if (wreq == NULL)
+    return;
+  op_http__stream_cork_drop(conn);
+  conn->cork = NULL;
+  int err =
+      uv_write(&wreq->req, (uv_stream_t *)&conn->tcp, wreq->bufs, wreq->nbufs, on_stream_written);
+  if (err) {
+    conn->cork = wreq;
+    op_http__conn_close(conn);
+  }
+}
+
+/* Runs the done callbacks of writes that never reached the socket.
+ * Runs on: the loop, in the connection's close callback, before on_close. */
+void op_http__stream_cork_fail(op_http_conn_t *conn) {
+  op_http_wreq_t *wreq = conn->cork;
+  conn->cork = NULL;
+  if (wreq)
+    wreq_finish(conn->loop, wreq, OP_ECLOSED);
+}
+
+/* Flushes every corked stream of the loop. */
+static void flush_all(op_http_loop_t *loop) {
+  /* Callbacks of failed batches may cork more writes: walk to the end. */
+  for (size_t i = 0; i < loop->ncorked; i++) {
+    op_http_conn_t *conn = loop->corked[i];
+    if (conn)
+      op_http__stream_flush(conn);
+  }
+  loop->ncorked = 0;
+  uv_check_stop(&loop->flush_check);
+  uv_idle_stop(&loop->flush_idle);
+}
+
+static void on_flush_check(uv_check_t *check) {
+  flush_all(check->data);
+}
+
+static void on_flush_idle(uv_idle_t *idle) {
+  flush_all(idle->data);
+}
+
+void op_http__stream_loop_init(op_http_loop_t *loop) {
+  uv_check_init(&loop->uv, &loop->flush_check);
+  loop->flush_check.data = loop;
+  uv_idle_init(&loop->uv, &loop->flush_idle);
+  loop->flush_idle.data = loop;
+}
+
+void op_http__stream_loop_close(op_http_loop_t *loop) {
+  uv_close((uv_handle_t *)&loop->flush_check, NULL);
+  uv_close((uv_handle_t *)&loop->flush_idle, NULL);
+}
+
+/* Frees the batch cache and the corked set. Runs on: the loop thread, at exit. */
+void op_http__stream_loop_free(op_http_loop_t *loop) {
   while (loop->wreq_free) {
     op_http_wreq_t *next = loop->wreq_free->next_free;
     free(loop->wreq_free);
     loop->wreq_free = next;
   }
   loop->nwreq_free = 0;
+  free(loop->corked);
+  loop->corked = NULL;
+  loop->ncorked = loop->corked_cap = 0;
+}
+
+/* Starts a batch for conn and registers it for the next flush. */
+static op_http_wreq_t *cork(op_http_conn_t *conn) {
+  op_http_loop_t *loop = conn->loop;
+  if (loop->ncorked == loop->corked_cap) {
+    size_t cap = loop->corked_cap ? loop->corked_cap * 2 : 256;
+    op_http_conn_t **corked = realloc(loop->corked, cap * sizeof *corked);
+    if (corked == NULL)
+      return NULL;
+    loop->corked = corked;
+    loop->corked_cap = cap;
+  }
+  op_http_wreq_t *wreq = wreq_get(loop);
+  if (wreq == NULL)
+    return NULL;
+  if (loop->ncorked == 0) {
+    uv_check_start(&loop->flush_check, on_flush_check);
+    uv_idle_start(&loop->flush_idle, on_flush_idle);
+  }
+  wreq->slot = loop->ncorked;
+  loop->corked[loop->ncorked++] = conn;
+  conn->cork = wreq;
+  return wreq;
 }
 
 /* Lines of "Name: value\r\n", nothing else: no blank line, no bare CR/LF. */
@@ -92,39 +231,54 @@ op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char 
   return conn;
 }
 
-static void on_stream_written(uv_write_t *write, int status) {
-  op_http_wreq_t *wreq = (op_http_wreq_t *)write;
-  op_http_conn_t *conn = write->handle->data;
-  op_http_write_cb cb = wreq->cb;
-  void *ud = wreq->ud;
-  wreq_put(conn->loop, wreq);
-  if (status < 0 && conn->state == CONN_STREAM)
-    op_http__conn_close(conn);
-  if (cb)
-    cb(ud, status < 0 ? op_http__errno(status) : 0);
-}
-
 int op_http_stream_write(op_http_conn_t *conn, const uv_buf_t *bufs, unsigned nbufs,
                          op_http_write_cb done_cb, void *ud) {
   if (conn == NULL || bufs == NULL || nbufs == 0 || !op_http__on_loop_thread(conn->loop))
     return OP_EINVAL;
   if (conn->state != CONN_STREAM)
     return OP_ECLOSED;
-  op_http_wreq_t *wreq = wreq_get(conn->loop);
-  if (wreq == NULL)
-    return OP_ENOMEM;
-  wreq->cb = done_cb;
-  wreq->ud = ud;
-  int err = uv_write(&wreq->req, (uv_stream_t *)&conn->tcp, bufs, nbufs, on_stream_written);
-  if (err) {
-    wreq_put(conn->loop, wreq);
-    return op_http__errno(err);
+  op_http_wreq_t *wreq = conn->cork;
+  if (wreq && wreq->nbufs + nbufs > OP_HTTP_BATCH_BUFS) {
+    /* The batch is full: it goes now (no callback runs from here, see
+     * op_http__stream_flush), and this write starts the next one. */
+    op_http__stream_flush(conn);
+    if (conn->state != CONN_STREAM)
+      return OP_ECLOSED;
+    wreq = NULL;
   }
+  if (nbufs > OP_HTTP_BATCH_BUFS) {
+    /* Too many buffers to batch: written on its own, after what is corked. */
+    op_http__stream_flush(conn);
+    if (conn->state != CONN_STREAM)
+      return OP_ECLOSED;
+    wreq = wreq_get(conn->loop);
+    if (wreq == NULL)
+      return OP_ENOMEM;
+    wreq->done[0].cb = done_cb;
+    wreq->done[0].ud = ud;
+    wreq->ndone = 1;
+    int err = uv_write(&wreq->req, (uv_stream_t *)&conn->tcp, bufs, nbufs, on_stream_written);
+    if (err) {
+      wreq_put(conn->loop, wreq);
+      return op_http__errno(err);
+    }
+    return 0;
+  }
+  if (wreq == NULL && (wreq = cork(conn)) == NULL)
+    return OP_ENOMEM;
+  for (unsigned i = 0; i < nbufs; i++) {
+    wreq->bufs[wreq->nbufs++] = bufs[i];
+    wreq->bytes += bufs[i].len;
+  }
+  wreq->done[wreq->ndone].cb = done_cb;
+  wreq->done[wreq->ndone].ud = ud;
+  wreq->ndone++;
   return 0;
 }
 
 size_t op_http_stream_queued_bytes(const op_http_conn_t *conn) {
-  return uv_stream_get_write_queue_size((const uv_stream_t *)&conn->tcp);
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&conn->tcp) +
+         (conn->cork ? conn->cork->bytes : 0);
 }
 
 void op_http_stream_close(op_http_conn_t *conn) {

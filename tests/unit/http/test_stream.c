@@ -108,6 +108,53 @@ static void flood(op_http_req_t *req, void *ud) {
   atomic_fetch_add(&streams_started, 1);
 }
 
+#define BURST 65
+
+static char burst_text[BURST][16];
+static atomic_int burst_next_done; /* the next done callback expected */
+
+/* The index of the write call carrying frame i: frames 40..59 share one. */
+static int n_writes_before(int i) {
+  return i < 40 ? i : i < 60 ? 40 : i - 19;
+}
+
+static void burst_done(void *ud, int status) {
+  int index = (int)(uintptr_t)ud;
+  if (status != 0 || index != atomic_load(&burst_next_done))
+    atomic_fetch_add(&order_broken, 1);
+  atomic_store(&burst_next_done, index + 1);
+}
+
+/* 40 single writes (more than one batch), one write of 20 buffers (more than
+ * a batch holds), 5 more, then a close: bytes and callbacks stay in order. */
+static void burst(op_http_req_t *req, void *ud) {
+  loop_state_t *state = op_http_loop_data(op_http_req_loop(req));
+  sub_t *sub = calloc(1, sizeof *sub);
+  sub->conn = op_http_stream_start(req, 200, NULL, on_stream_closed, sub);
+  sub->sent = frames_per_stream;
+  state->subs[state->nsubs++] = sub;
+  atomic_fetch_add(&streams_started, 1);
+  uv_buf_t bufs[20];
+  int n = 0;
+  for (int i = 0; i < BURST; i++) {
+    snprintf(burst_text[i], sizeof burst_text[i], "data: %d\n\n", i);
+    uv_buf_t buf = uv_buf_init(burst_text[i], (unsigned)strlen(burst_text[i]));
+    if (i >= 40 && i < 60) {
+      bufs[n++] = buf;
+      if (n == 20 && op_http_stream_write(sub->conn, bufs, 20, burst_done,
+                                          (void *)(uintptr_t)n_writes_before(i)) != 0)
+        atomic_fetch_add(&order_broken, 1);
+      continue;
+    }
+    if (op_http_stream_write(sub->conn, &buf, 1, burst_done,
+                             (void *)(uintptr_t)n_writes_before(i)) != 0)
+      atomic_fetch_add(&order_broken, 1);
+  }
+  if (op_http_stream_queued_bytes(sub->conn) == 0)
+    atomic_fetch_add(&order_broken, 1); /* corked bytes count as queued */
+  op_http_stream_close(sub->conn);
+}
+
 static void hello(op_http_req_t *req, void *ud) {
   op_http_respond(req, 200, "text/plain", "hello", 5);
 }
@@ -186,6 +233,8 @@ static int setup(void **state) {
   assert_int_equal(op_http_route(t->router, "GET", "/events3", events, (void *)(uintptr_t)3), 0);
   assert_int_equal(op_http_route(t->router, "GET", "/flood", flood, NULL), 0);
   assert_int_equal(op_http_route(t->router, "GET", "/hello", hello, NULL), 0);
+  assert_int_equal(op_http_route(t->router, "GET", "/burst", burst, NULL), 0);
+  atomic_store(&burst_next_done, 0);
   op_http_config_t cfg;
   test_config(&cfg);
   char err[128];
@@ -301,6 +350,24 @@ static void test_backpressure_and_callback_order(void **state) {
   assert_int_equal(atomic_load(&order_broken), 0);
 }
 
+static void test_coalesced_writes_keep_order(void **state) {
+  test_server_t *t = *state;
+  op_buf_t out = OP_BUF_INIT;
+  assert_true(test_exchange(t->port, "GET /burst HTTP/1.1\r\nHost: x\r\n\r\n", &out, 5000));
+  const char *p = test_body_of(out.data);
+  for (int i = 0; i < BURST; i++) {
+    char frame[16];
+    int n = snprintf(frame, sizeof frame, "data: %d\n\n", i);
+    assert_int_equal(strncmp(p, frame, (size_t)n), 0);
+    p += n;
+  }
+  assert_string_equal(p, "");
+  assert_true(wait_atomic(&streams_closed, 1, 5000));
+  assert_int_equal(atomic_load(&burst_next_done), BURST - 19); /* every write, in order */
+  assert_int_equal(atomic_load(&order_broken), 0);
+  op_buf_free(&out);
+}
+
 static void test_loop_hooks(void **state) {
   assert_int_equal(atomic_load(&inits), 0x11); /* loop 0 and loop 1, once each */
   assert_true(wait_atomic(&one_shot_runs, 2, 5000));
@@ -345,6 +412,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_closed_by_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_client_talks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backpressure_and_callback_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_coalesced_writes_keep_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loop_hooks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graceful_stop, setup, teardown),
   };
