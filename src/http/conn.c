@@ -124,6 +124,10 @@ static void keep_pending(op_http_conn_t *conn, const char *data, size_t len) {
     stop_reading(conn);
 }
 
+/* Reacts to input by state: parse it, keep it while an answer is pending,
+ * discard it while lingering, or close a stream that was sent anything; an
+ * end of input ends the connection (gracefully when nothing is in flight).
+ * Runs on: the loop. */
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   op_http_conn_t *conn = stream->data;
   if (nread == 0)
@@ -291,6 +295,8 @@ typedef struct {
   op_buf_t buf;
 } resp_write_t;
 
+/* A response write finished: frees its bytes and resumes parsing kept
+ * input when an answer was what parsing waited for. Runs on: the loop. */
 static void on_written(uv_write_t *write, int status) {
   resp_write_t *rw = (resp_write_t *)write;
   op_http_conn_t *conn = write->handle->data;
@@ -389,6 +395,7 @@ void op_http__conn_close(op_http_conn_t *conn) {
   uv_close((uv_handle_t *)&conn->tcp, on_closed);
 }
 
+/* Our FIN is out (everything queued was written). Runs on: the loop. */
 static void on_shutdown(uv_shutdown_t *shutdown, int status) {
   op_http_conn_t *conn = shutdown->handle->data;
   free(shutdown);
@@ -639,6 +646,8 @@ static int count_header_bytes(op_http_conn_t *conn, size_t len) {
   return 0;
 }
 
+/* Header names and values are appended to req->raw; a name split across
+ * reads arrives in pieces and continues the current entry. */
 static int on_header_field(llhttp_t *parser, const char *at, size_t len) {
   op_http_conn_t *conn = parser->data;
   op_http_req_t *req = conn->req;
@@ -721,6 +730,9 @@ static int check_transfer_encoding(op_http_conn_t *conn) {
   return 0;
 }
 
+/* Checks what can be refused before the body: version, CONNECT, Upgrade,
+ * Transfer-Encoding, the declared length and Expect. Returns 0 or -1 with
+ * the answer in conn->err_*. */
 static int on_headers_complete(llhttp_t *parser) {
   op_http_conn_t *conn = parser->data;
   op_http_req_t *req = conn->req;

@@ -28,7 +28,10 @@
  * stream until its on_close callback, which is always the last callback for
  * that connection; the server frees the connection right after it returns.
  * Writes are zero-copy: the caller keeps the bytes alive until done_cb, which
- * lets one reference-counted frame be queued on thousands of streams.
+ * lets one reference-counted frame be queued on thousands of streams. Writes
+ * are coalesced: everything written to a stream during one loop iteration
+ * leaves in one writev when the iteration's callbacks are done, so a burst
+ * of frames costs one system call per stream, not one per frame.
  *
  * Memory. A connection costs one small struct: no per-connection read buffer
  * (each loop reads into one shared buffer and parses synchronously), no
@@ -237,10 +240,13 @@ int op_http_resp_header(op_http_req_t *req, const char *name, const char *value)
 /*
  * Sends the response: status line, Content-Type (when content_type is not
  * NULL), Content-Length, the added headers, Date and Connection, then body
- * (copied; omitted for HEAD, 204 and 304). Consumes req in every case: on
- * failure to queue the bytes the connection is closed. Returns 0, OP_ENOMEM,
- * OP_ECLOSED, or OP_EINVAL (req already answered or wrong thread; req is
- * then left alone).
+ * (copied; omitted for HEAD, 204 and 304). Returns 0 or:
+ *   OP_EINVAL  req cannot be answered (already answered, not handed to a
+ *              handler, or not this loop's thread): req is left alone;
+ *   OP_ERANGE  status outside 100..599 or a content type with control
+ *              characters: a 500 was sent instead (req consumed);
+ *   OP_ENOMEM, OP_ECLOSED  the bytes could not be queued: the connection is
+ *              closed (req consumed).
  */
 int op_http_respond(op_http_req_t *req, int status, const char *content_type, const void *body,
                     size_t len);
@@ -270,13 +276,15 @@ op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char 
 /*
  * Queues bufs on the stream without copying the bytes: they must stay valid
  * until done_cb(ud, status), called once per successful call, later, on the
- * loop (never from inside this call), and always before on_close. Returns 0;
+ * loop (never from inside this call), in write order, and always before
+ * on_close. The bytes go out at the end of the current loop iteration,
+ * together with the stream's other writes of that iteration. Returns 0;
  * OP_ECLOSED when the stream is closing; OP_ENOMEM; OP_EINVAL on misuse.
  */
 int op_http_stream_write(op_http_conn_t *conn, const uv_buf_t *bufs, unsigned nbufs,
                          op_http_write_cb done_cb, void *ud);
 
-/* Bytes queued and not yet accepted by the kernel, for backpressure. */
+/* Bytes written and not yet accepted by the kernel, for backpressure. */
 size_t op_http_stream_queued_bytes(const op_http_conn_t *conn);
 
 /* Ends the stream: the queued bytes are flushed (bounded by idle_timeout_ms),

@@ -176,57 +176,76 @@ struct op_http_server_s {
   _Atomic(op_metric_t *) m_codes[600];
 };
 
-/* ---- Shared functions ---- */
+/* ---- Shared functions ----
+ * Unless stated, each runs on the loop thread owning its argument and
+ * returns 0 or a negative OP_E* code where it returns int. */
 
-/* Translates a positive errno or a negative libuv error into an OP_E* code. */
+/* Translates a positive errno or a negative libuv error into an OP_E* code.
+ * Runs on: any thread. */
 int op_http__errno(int err);
 
 /* server.c */
-int op_http__on_loop_thread(const op_http_loop_t *loop);
+int op_http__on_loop_thread(const op_http_loop_t *loop); /* any thread */
+/* A connection was freed: gauge, accept resumption, end of the drain. */
 void op_http__loop_conn_freed(op_http_loop_t *loop);
+/* The loop's cached "Date: ...\r\n" line, refreshed once a second. */
 const char *op_http__date(op_http_loop_t *loop);
+/* Counts an answer by status, and its latency when req is not NULL. */
 void op_http__count(op_http_server_t *server, int status, const op_http_req_t *req);
 
-/* conn.c */
-void op_http__conn_accept(op_http_loop_t *loop, int fd);
-void op_http__conn_close(op_http_conn_t *conn);
-void op_http__conn_shutdown(op_http_conn_t *conn);
-void op_http__conn_expire(op_http_conn_t *conn, uint64_t now);
-void op_http__conn_drain(op_http_conn_t *conn);
+/* conn.c: connection states and the ways a connection ends */
+void op_http__conn_accept(op_http_loop_t *loop, int fd);       /* takes fd, even on failure */
+void op_http__conn_close(op_http_conn_t *conn);                /* at once; idempotent */
+void op_http__conn_shutdown(op_http_conn_t *conn);             /* flush, FIN, linger */
+void op_http__conn_expire(op_http_conn_t *conn, uint64_t now); /* deadline passed */
+void op_http__conn_drain(op_http_conn_t *conn);                /* server stopping */
+/* The current request is answered: keep-alive or end. */
 void op_http__conn_request_done(op_http_conn_t *conn, int keep_alive);
+/* Queues bytes taken from *owned; on failure the connection is closed. */
 int op_http__conn_write(op_http_conn_t *conn, op_buf_t *owned);
+/* Answers a JSON error no handler produced (parse errors, limits, timeouts)
+ * and ends the connection. */
 void op_http__conn_fail(op_http_conn_t *conn, int status, const char *code, const char *message);
 void op_http__list_remove(op_http_conn_t **head, op_http_conn_t *conn);
 void op_http__list_push(op_http_conn_t **head, op_http_conn_t *conn);
+/* Stream transitions: start (moves conn to the stream list), started (checks
+ * for bytes the client should not have sent), end (graceful close). */
 void op_http__conn_become_stream(op_http_conn_t *conn, op_http_close_cb on_close, void *ud);
 void op_http__conn_stream_started(op_http_conn_t *conn);
 void op_http__conn_end_stream(op_http_conn_t *conn);
 
 /* request.c */
-op_http_req_t *op_http__req_new(op_http_conn_t *conn);
+op_http_req_t *op_http__req_new(op_http_conn_t *conn); /* NULL on OOM; freed below */
 void op_http__req_free(op_http_req_t *req);
+/* Splits the target into path and query (OP_EPROTO for a bad form). */
 int op_http__req_parse_target(op_http_req_t *req);
+/* Records route parameter name (borrowed) = the path bytes at raw[off..+len]. */
 int op_http__req_add_param(op_http_req_t *req, const char *name, size_t off, size_t len);
+/* Decodes len bytes of in into out (room for len + 1); returns the length.
+ * Runs on: any thread. */
 size_t op_http__pct_decode(char *out, const char *in, size_t len, int plus_is_space);
 
 /* response.c */
-const char *op_http__reason(int status);
+const char *op_http__reason(int status); /* NULL outside 100..599; any thread */
 int op_http__build_head(op_buf_t *out, op_http_loop_t *loop, int status, const char *content_type,
                         int with_length, size_t length, const op_buf_t *extra,
                         const char *raw_lines, int keep_alive, int http10);
+/* Appends {"error":{"code":…,"message":…}}. Runs on: any thread. */
 int op_http__error_body(op_buf_t *out, const char *code, const char *message);
+/* The handler returned without answering or deferring: answers 500. */
 void op_http__finish_unanswered(op_http_req_t *req);
 
-/* router.c: returns 0 (handler and ud set), 404, or 405 (allow filled). */
+/* router.c: returns 0 (handler and ud set, params recorded), 404, 405 (allow
+ * filled with the path's methods) or OP_ENOMEM. */
 int op_http__route(const op_http_router_t *router, op_http_req_t *req, op_http_handler_cb *handler,
                    void **ud, char *allow, size_t allow_len);
 
-/* stream.c */
+/* stream.c: the per-loop write batching (see stream.c) */
 void op_http__stream_loop_init(op_http_loop_t *loop);
 void op_http__stream_loop_close(op_http_loop_t *loop);
-void op_http__stream_loop_free(op_http_loop_t *loop);
-void op_http__stream_flush(op_http_conn_t *conn);
-void op_http__stream_cork_drop(op_http_conn_t *conn);
-void op_http__stream_cork_fail(op_http_conn_t *conn);
+void op_http__stream_loop_free(op_http_loop_t *loop); /* after the loop is closed */
+void op_http__stream_flush(op_http_conn_t *conn);     /* hands conn's batch to libuv now */
+void op_http__stream_cork_drop(op_http_conn_t *conn); /* conn closes: leave the flush set */
+void op_http__stream_cork_fail(op_http_conn_t *conn); /* in on_closed: fail unsent writes */
 
 #endif

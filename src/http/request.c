@@ -193,6 +193,8 @@ const char *op_http_req_body(const op_http_req_t *req, size_t *len) {
   return req->body.data ? req->body.data : "";
 }
 
+/* Copies value (decoded when asked) into buf. Returns its length, or
+ * OP_ERANGE with buf set to "" when it does not fit. */
 static int copy_out(char *buf, size_t len, const char *value, size_t vlen, int decode) {
   size_t need = decode ? decoded_len(value, vlen, 1) : vlen;
   if (need + 1 > len) {

@@ -166,7 +166,8 @@ int op_http_respond(op_http_req_t *req, int status, const char *content_type, co
   int rc = op_http__build_head(&out, conn->loop, status, content_type, !bodiless, len,
                                &req->resp_headers, NULL, keep_alive,
                                req->http_major == 1 && req->http_minor == 0);
-  if (rc == OP_EINVAL) {
+  int invalid = rc == OP_EINVAL;
+  if (invalid) {
     op_log_error("http", "%s %s: invalid response (status %d)", op_http_req_method(req),
                  op_http_req_path(req), status);
     op_buf_reset(&out);
@@ -189,7 +190,7 @@ int op_http_respond(op_http_req_t *req, int status, const char *content_type, co
   }
   if (!req->in_handler)
     op_http__req_free(req);
-  return rc;
+  return rc ? rc : invalid ? OP_ERANGE : 0;
 }
 
 int op_http_respond_json(op_http_req_t *req, int status, json_t *body) {

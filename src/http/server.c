@@ -217,6 +217,8 @@ static void close_listener(op_http_loop_t *loop) {
   }
 }
 
+/* Every connection is gone: runs the loop-done hook, closes our handles and
+ * lets uv_run return. Runs on: the loop (its timer). */
 static void finish_loop(op_http_loop_t *loop) {
   op_http_server_t *server = loop->server;
   loop->finished = 1;
@@ -310,6 +312,8 @@ static void report_ready(op_http_server_t *server, op_http_loop_t *loop, int rc)
   uv_mutex_unlock(&server->lock);
 }
 
+/* Closes a handle its owner left open after the loop-done hook, so that the
+ * loop can be closed and the thread joined. */
 static void close_leftover(uv_handle_t *handle, void *arg) {
   if (!uv_is_closing(handle)) {
     op_log_warn("http", "loop %u: closing a handle left open by its owner",
@@ -417,6 +421,9 @@ static int bound_port(int fd) {
   return ntohs(((struct sockaddr_in *)&addr)->sin_port);
 }
 
+/* Resolves the host and opens one listening socket per loop, all on the
+ * same port. Returns 0 or an OP_E* code with server->error filled. Runs on:
+ * the thread calling op_http_server_start. */
 static int open_listeners(op_http_server_t *server) {
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_family = AF_UNSPEC;
@@ -533,6 +540,8 @@ const char *op_http_server_error(const op_http_server_t *server) {
   return server->error;
 }
 
+/* Asks the running loops to stop (optionally) and joins every started
+ * thread. Runs on: the thread that started the server. */
 static void join_loops(op_http_server_t *server, int send_stop) {
   for (unsigned i = 0; i < server->nloops; i++) {
     op_http_loop_t *loop = &server->loops[i];

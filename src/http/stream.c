@@ -37,6 +37,7 @@ struct op_http_wreq_s {
   } done[OP_HTTP_BATCH_BUFS];
 };
 
+/* An empty batch from the loop's free list or the allocator (NULL on OOM). */
 static op_http_wreq_t *wreq_get(op_http_loop_t *loop) {
   op_http_wreq_t *wreq = loop->wreq_free;
   if (wreq) {
@@ -73,6 +74,8 @@ static void wreq_finish(op_http_loop_t *loop, op_http_wreq_t *wreq, int status) 
   wreq_put(loop, wreq);
 }
 
+/* A batch reached the kernel (or failed): a failure closes the stream, then
+ * the batch's done callbacks run in write order. Runs on: the loop. */
 static void on_stream_written(uv_write_t *write, int status) {
   op_http_wreq_t *wreq = (op_http_wreq_t *)write;
   op_http_conn_t *conn = write->handle->data;
