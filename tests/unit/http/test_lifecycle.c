@@ -6,7 +6,9 @@
  */
 #include "http/helpers.h"
 
+#include <dirent.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 static atomic_int hits_by_loop[8];
 
@@ -74,6 +76,64 @@ static void test_both_loops_accept(void **state) {
   assert_true(atomic_load(&hits_by_loop[0]) > 0);
   assert_true(atomic_load(&hits_by_loop[1]) > 0);
   assert_int_equal(atomic_load(&hits_by_loop[0]) + atomic_load(&hits_by_loop[1]), 64);
+}
+
+static int open_fds(void) {
+  int n = 0;
+  DIR *dir = opendir("/proc/self/fd");
+  while (readdir(dir))
+    n++;
+  closedir(dir);
+  return n - 3; /* ".", ".." and the directory itself */
+}
+
+static double cpu_ms(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Out of descriptors at accept(): the loops shed the backlog and pause
+ * instead of spinning, and serve again once descriptors are back. */
+static void test_emfile_does_not_spin(void **state) {
+  test_server_t *t = *state;
+  enum { CLIENTS = 60 };
+  int fds[CLIENTS];
+  for (int i = 0; i < CLIENTS; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0); /* taken before the limit drops */
+    assert_true(fds[i] >= 0);
+  }
+  struct rlimit old, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  low = old;
+  low.rlim_cur = (rlim_t)open_fds() + 4; /* room for a few accepted connections */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)t->port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < CLIENTS; i++)
+    assert_int_equal(connect(fds[i], (struct sockaddr *)&addr, sizeof addr), 0);
+
+  /* Over half a second, two spinning loops would burn about a second of CPU. */
+  double cpu0 = cpu_ms();
+  uint64_t until = test_now_ms() + 500;
+  while (test_now_ms() < until)
+    poll(NULL, 0, (int)(until - test_now_ms()));
+  double spent = cpu_ms() - cpu0;
+  assert_true(spent < 250);
+  assert_true(test_connections() <= 4);
+
+  for (int i = 0; i < CLIENTS; i++)
+    close(fds[i]);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+  assert_true(test_wait_connections(0, 5000));
+  test_resp_t resp;
+  assert_int_equal(test_get(t->port, "/which", &resp), CURLE_OK);
+  assert_int_equal(resp.status, 200);
+  test_resp_free(&resp);
 }
 
 static void test_address_in_use(void **state) {
@@ -188,6 +248,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_connection_churn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_both_loops_accept, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emfile_does_not_spin, setup, teardown),
       cmocka_unit_test(test_address_in_use),
       cmocka_unit_test(test_failing_loop_init),
       cmocka_unit_test(test_config_checks),
