@@ -163,6 +163,8 @@ static int check_one(const char *path) {
   return valid ? 0 : 1;
 }
 
+/* The command: see the file comment for the output and the exit codes.
+ * Runs on: the main thread; reads the files one at a time. */
 static int run(int argc, char **argv) {
   if (op_cmd_wants_help(argc, argv)) {
     usage(stdout);
