@@ -38,7 +38,7 @@ int op_host_init(op_host_t *host, const char *name, int *argc, char **argv) {
   return 0;
 }
 
-int op_host_listen(op_host_t *host) {
+static int listen_http(op_host_t *host) {
   op_http_config_t hc;
   op_http_config_from(&host->cfg, &hc);
   char err[512];
@@ -47,8 +47,7 @@ int op_host_listen(op_host_t *host) {
     fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
     return 1;
   }
-  int rc = op_http_server_start(host->server);
-  if (rc) {
+  if (op_http_server_start(host->server) != 0) {
     fprintf(stderr, "orderpulse %s: cannot listen on %s:%lld: %s\n", host->name,
             host->cfg.http_host, (long long)host->cfg.port, op_http_server_error(host->server));
     return 1;
@@ -58,23 +57,60 @@ int op_host_listen(op_host_t *host) {
   return 0;
 }
 
-int op_host_wait(op_host_t *host, int (*failed)(void *ud), void *ud) {
+/* Waits for a signal (returns 0) or a service's fatal error (returns 1). */
+static int wait_for_end(op_host_t *host, const op_service_t *const *services, void **svcs,
+                        size_t n) {
   for (;;) {
     int sig = op_cmd_wait_signal(200);
     if (sig) {
       op_log_info(host->name, "stopping on %s", strsignal(sig));
       return 0;
     }
-    if (failed && failed(ud)) {
-      op_log_error(host->name, "a service stopped on a fatal error; shutting down");
-      return 1;
+    for (size_t i = 0; i < n; i++) {
+      if (services[i]->failed(svcs[i])) {
+        op_log_error(host->name, "service %s stopped on a fatal error; shutting down",
+                     services[i]->name);
+        return 1;
+      }
     }
   }
 }
 
-void op_host_stop_http(op_host_t *host) {
+int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready) {
+  void *svcs[16] = {0};
+  size_t created = 0;
+  int rc = n <= 16 ? 0 : 1;
+  char err[512];
+  for (; rc == 0 && created < n; created++) {
+    svcs[created] =
+        services[created]->create(&host->cfg, host->brokers, host->router, err, sizeof err);
+    if (svcs[created] == NULL) {
+      fprintf(stderr, "orderpulse %s: %s: %s\n", host->name, services[created]->name, err);
+      rc = 1;
+      break;
+    }
+  }
+  if (rc == 0)
+    rc = listen_http(host);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (services[i]->start(svcs[i]) != 0)
+      rc = 1;
+  if (rc == 0) {
+    if (print_ready) {
+      printf("orderpulse %s ready: http://localhost:%d (kafka %s)\n", host->name,
+             op_http_server_port(host->server), host->brokers);
+      fflush(stdout);
+    }
+    rc = wait_for_end(host, services, svcs, n);
+  }
   if (host->server)
     op_http_server_stop(host->server);
+  while (created > 0) {
+    created--;
+    if (svcs[created])
+      services[created]->destroy(svcs[created]);
+  }
+  return rc;
 }
 
 void op_host_close(op_host_t *host) {

@@ -7,6 +7,7 @@
 #define OP_CMD_HOST_H
 
 #include "core/config.h"
+#include "core/service.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
 
@@ -24,15 +25,14 @@ typedef struct op_host_s {
  * the built-in routes. Returns 0 or the exit code. */
 int op_host_init(op_host_t *host, const char *name, int *argc, char **argv);
 
-/* Starts the HTTP server on cfg.port. Returns 0 or the exit code (1). */
-int op_host_listen(op_host_t *host);
-
-/* Waits for SIGTERM/SIGINT, or until failed(ud) turns true (checked every
- * 200 ms). Returns 0 after a signal, 1 after a failure. */
-int op_host_wait(op_host_t *host, int (*failed)(void *ud), void *ud);
-
-/* Stops the HTTP server gracefully (call before stopping the services). */
-void op_host_stop_http(op_host_t *host);
+/*
+ * Creates the services (each adds its routes), starts the HTTP server, starts
+ * the services, prints a ready line on stdout if asked, and waits for SIGTERM
+ * or SIGINT (exit code 0) or a service's fatal error (1). Then stops the HTTP
+ * server first (clients see clean ends), and the services in reverse order.
+ * Returns the exit code.
+ */
+int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready);
 
 /* Frees everything op_host_init created. */
 void op_host_close(op_host_t *host);

@@ -5,10 +5,6 @@
 #include "cmd/host.h"
 #include "notify/notify.h"
 
-static int failed(void *ud) {
-  return op_notify_failed(ud);
-}
-
 static int run(int argc, char **argv) {
   if (op_cmd_wants_help(argc, argv)) {
     printf("usage: orderpulse notify [--setting VALUE ...]\n\n"
@@ -21,23 +17,10 @@ static int run(int argc, char **argv) {
   }
   op_host_t host;
   int rc = op_host_init(&host, "notify", &argc, argv);
-  op_notify_t *nt = NULL;
   if (rc == 0) {
-    char err[512];
-    nt = op_notify_new(&host.cfg, host.brokers, err, sizeof err);
-    if (nt == NULL) {
-      fprintf(stderr, "orderpulse notify: %s\n", err);
-      rc = 1;
-    }
+    static const op_service_t *const services[] = {&op_notify_service};
+    rc = op_host_run(&host, services, sizeof services / sizeof services[0], 0);
   }
-  if (rc == 0)
-    rc = op_host_listen(&host);
-  if (rc == 0 && op_notify_start(nt) != 0)
-    rc = 1;
-  if (rc == 0)
-    rc = op_host_wait(&host, failed, nt);
-  op_host_stop_http(&host);
-  op_notify_free(nt);
   op_host_close(&host);
   return rc;
 }

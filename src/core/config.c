@@ -63,7 +63,7 @@ static const setting_t settings[] = {
     S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
     I("EVENT_RETENTION_HOURS", event_retention_hours, "168", 1, 87600,
       "how long event ids are kept for deduplication"),
-    I("CONSUMER_BATCH_SIZE", consumer_batch_size, "500", 1, 10000,
+    I("CONSUMER_BATCH_SIZE", consumer_batch_size, "5000", 1, 20000,
       "events applied per database transaction"),
 };
 

@@ -194,8 +194,12 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, char *er
       op_counter("orderpulse_events_stored_total", "Events stored for the first time", NULL);
   nt->m_duplicate = op_counter("orderpulse_events_duplicate_total",
                                "Redelivered events recognised by event_id and skipped", NULL);
-  op_counter("orderpulse_events_dead_lettered_total", "Messages sent to a dead-letter topic",
-             "reason=\"invalid_json\"");
+  for (size_t i = 0; i < op_contract_reasons_len; i++) {
+    char labels[96];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", op_contract_reasons[i]);
+    op_counter("orderpulse_events_dead_lettered_total", "Messages sent to a dead-letter topic",
+               labels);
+  }
   nt->last_purge_ns = op_mono_ns() - PURGE_EVERY_NS; /* purge once at start-up */
   return nt;
 }
@@ -241,3 +245,24 @@ void op_notify_free(op_notify_t *nt) {
   free(nt->errors);
   free(nt);
 }
+
+static void *service_create(const op_config_t *cfg, const char *brokers, op_http_router_t *router,
+                            char *errbuf, size_t errlen) {
+  (void)router; /* notify's HTTP routes arrive with the SSE endpoint */
+  return op_notify_new(cfg, brokers, errbuf, errlen);
+}
+
+static int service_start(void *svc) {
+  return op_notify_start(svc);
+}
+
+static int service_failed(void *svc) {
+  return op_notify_failed(svc);
+}
+
+static void service_destroy(void *svc) {
+  op_notify_free(svc);
+}
+
+const op_service_t op_notify_service = {"notify", service_create, service_start, service_failed,
+                                        service_destroy};

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/service.h"
 
 #define OP_NOTIFY_GROUP "notification-service"
 
@@ -35,5 +36,8 @@ int op_notify_failed(op_notify_t *nt);
 void op_notify_stop(op_notify_t *nt);
 
 void op_notify_free(op_notify_t *nt);
+
+/* The service table for the host (core/service.h). */
+extern const op_service_t op_notify_service;
 
 #endif
