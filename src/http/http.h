@@ -263,12 +263,11 @@ int op_http_respond_error(op_http_req_t *req, int status, const char *code, cons
 /*
  * Answers req with a status line, the added headers, extra_headers (trusted
  * "Name: value\r\n" lines written verbatim, may be NULL) and "Connection:
- * close", and turns the connection into a stream owned by the caller until
- * on_close. The body is delimited by the end of the connection. From now on
- * the server reads only to notice the peer closing: a client that sends any
- * byte is closed. Consumes req on success. Returns the stream, or NULL (req
- * still the caller's to answer; on_close never called) on OP_ENOMEM, a bad
- * extra_headers or misuse.
+ * close" unless extra_headers has a Connection line of its own, and turns the connection into a
+ * stream owned by the caller until on_close. The body is delimited by the end of the connection.
+ * From now on the server reads only to notice the peer closing: a client that sends any byte is
+ * closed. Consumes req on success. Returns the stream, or NULL (req still the caller's to answer;
+ * on_close never called) on OP_ENOMEM, a bad extra_headers or misuse.
  */
 op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char *extra_headers,
                                      op_http_close_cb on_close, void *ud);

@@ -19,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -208,6 +209,17 @@ static int valid_raw_lines(const char *lines) {
   return 1;
 }
 
+/* True if the raw header lines name a Connection header of their own. */
+static int has_connection_header(const char *lines) {
+  for (const char *p = lines; p && *p;) {
+    if (strncasecmp(p, "connection:", 11) == 0)
+      return 1;
+    const char *eol = strstr(p, "\r\n");
+    p = eol ? eol + 2 : NULL;
+  }
+  return 0;
+}
+
 op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char *extra_headers,
                                      op_http_close_cb on_close, void *ud) {
   if (req == NULL || req->conn == NULL || !req->dispatched || req->answered ||
@@ -215,8 +227,11 @@ op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char 
     return NULL;
   op_http_conn_t *conn = req->conn;
   op_buf_t out = OP_BUF_INIT;
+  /* The body is delimited by the end of the connection either way; a caller
+   * may still name its own Connection header (SSE sends keep-alive). */
+  int own_connection = has_connection_header(extra_headers);
   if (op_http__build_head(&out, conn->loop, status, NULL, 0, 0, &req->resp_headers, extra_headers,
-                          0, 0)) {
+                          own_connection, 0)) {
     op_buf_free(&out);
     return NULL;
   }
