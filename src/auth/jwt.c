@@ -17,6 +17,11 @@
  * unkeyed token without checking anything, which is exactly why the claims
  * are only ever read from the keyed one.
  *
+ * The signature comparison is libjwt's. Upstream 1.10 compared with
+ * strcmp(), a timing side channel (CVE-2024-25189); Debian's
+ * 1.10.2-1+deb12u1, which this project builds against, compares in constant
+ * time. An older libjwt must not be used here.
+ *
  * Claims are read from the verified token as one JSON object
  * (jwt_get_grants_json) and checked with jansson, so that a claim that is
  * absent and one of the wrong type are told apart.
