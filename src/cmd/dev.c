@@ -1,9 +1,32 @@
 /* orderpulse dev: everything in one process with embedded defaults. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include "cmd/cmd.h"
 #include "cmd/host.h"
+#include "core/log.h"
 #include "notify/notify.h"
+
+/* Without JWT_SECRET, dev signs and verifies with a random secret of this run
+ * (tokens then last as long as the process); production must set one. */
+static int ensure_secret(op_config_t *cfg) {
+  if (cfg->jwt_secret[0])
+    return 0;
+  unsigned char raw[32];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+    return -1;
+  char *hex = malloc(2 * sizeof raw + 1);
+  if (hex == NULL)
+    return -1;
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+  free(cfg->jwt_secret);
+  cfg->jwt_secret = hex;
+  op_log_warn("dev", "JWT_SECRET is not set: tokens are signed with a random secret of this run");
+  return 0;
+}
 
 static int run(int argc, char **argv) {
   if (op_cmd_wants_help(argc, argv)) {
@@ -16,6 +39,8 @@ static int run(int argc, char **argv) {
   }
   op_host_t host;
   int rc = op_host_init(&host, "dev", &argc, argv);
+  if (rc == 0 && ensure_secret(&host.cfg) != 0)
+    rc = 1;
   if (rc == 0) {
     static const op_service_t *const services[] = {&op_notify_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 1);

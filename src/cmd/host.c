@@ -38,7 +38,8 @@ int op_host_init(op_host_t *host, const char *name, int *argc, char **argv) {
   return 0;
 }
 
-static int listen_http(op_host_t *host) {
+static int listen_http(op_host_t *host, const op_service_t *const *services, void **svcs,
+                       size_t n) {
   op_http_config_t hc;
   op_http_config_from(&host->cfg, &hc);
   char err[512];
@@ -46,6 +47,13 @@ static int listen_http(op_host_t *host) {
   if (host->server == NULL) {
     fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
     return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int rc = services[i]->attach ? services[i]->attach(svcs[i], host->server) : 0;
+    if (rc != 0) {
+      fprintf(stderr, "orderpulse %s: %s: %s\n", host->name, services[i]->name, op_strerror(rc));
+      return 1;
+    }
   }
   if (op_http_server_start(host->server) != 0) {
     fprintf(stderr, "orderpulse %s: cannot listen on %s:%lld: %s\n", host->name,
@@ -81,6 +89,12 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
   size_t created = 0;
   int rc = n <= 16 ? 0 : 1;
   char err[512];
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (services[i]->check && services[i]->check(&host->cfg, err, sizeof err) != 0) {
+      fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
+      return 2;
+    }
+  }
   for (; rc == 0 && created < n; created++) {
     svcs[created] =
         services[created]->create(&host->cfg, host->brokers, host->router, err, sizeof err);
@@ -91,7 +105,7 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
     }
   }
   if (rc == 0)
-    rc = listen_http(host);
+    rc = listen_http(host, services, svcs, n);
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (services[i]->start(svcs[i]) != 0)
       rc = 1;

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "kafka/kafka.h"
+#include "notify/live.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -30,6 +31,7 @@ struct op_notify_s {
   op_store_t *store;
   op_consumer_t *consumer;
   op_producer_t *dlq;
+  op_live_t *live;
   pthread_t thread;
   int started;
   atomic_int failed;
@@ -111,6 +113,7 @@ static int on_batch(rd_kafka_message_t **msgs, size_t n, void *ud) {
     if (rc == 0) {
       nt->stored = 1;
       count_batch(nt, nvalid, ninvalid);
+      op_live_publish(nt->live, nt->events, nt->results, nvalid);
     } else {
       op_log_error("notify", "storing a batch of %zu events failed: %s: %s", nvalid,
                    op_strerror(rc), op_store_errmsg(nt->store));
@@ -148,8 +151,8 @@ static void on_idle(void *ud) {
   }
 }
 
-op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, char *errbuf,
-                           size_t errlen) {
+op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_router_t *router,
+                           char *errbuf, size_t errlen) {
   op_notify_t *nt = calloc(1, sizeof *nt);
   size_t batch = (size_t)cfg->consumer_batch_size;
   if (nt == NULL || (nt->events = calloc(batch, sizeof *nt->events)) == NULL ||
@@ -169,6 +172,11 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, char *er
     return NULL;
   }
   set_db_health(nt, 0);
+  nt->live = op_live_new(cfg, router, errbuf, errlen);
+  if (nt->live == NULL) {
+    op_notify_free(nt);
+    return NULL;
+  }
   nt->dlq = op_producer_new(cfg, brokers, errbuf, errlen);
   if (nt->dlq == NULL) {
     op_notify_free(nt);
@@ -236,6 +244,7 @@ void op_notify_free(op_notify_t *nt) {
   op_notify_stop(nt);
   op_consumer_free(nt->consumer);
   op_producer_free(nt->dlq);
+  op_live_free(nt->live);
   if (nt->store)
     op_store_close(nt->store);
   free(nt->events);
@@ -246,10 +255,25 @@ void op_notify_free(op_notify_t *nt) {
   free(nt);
 }
 
+static int service_check(const op_config_t *cfg, char *errbuf, size_t errlen) {
+  if (cfg->jwt_secret[0] == '\0') {
+    snprintf(errbuf, errlen, "JWT_SECRET: must be set (it verifies the SSE access tokens)");
+    return OP_ECONFIG;
+  }
+  if (strlen(cfg->jwt_secret) < 16) {
+    snprintf(errbuf, errlen, "JWT_SECRET: must be at least 16 bytes long");
+    return OP_ECONFIG;
+  }
+  return 0;
+}
+
 static void *service_create(const op_config_t *cfg, const char *brokers, op_http_router_t *router,
                             char *errbuf, size_t errlen) {
-  (void)router; /* notify's HTTP routes arrive with the SSE endpoint */
-  return op_notify_new(cfg, brokers, errbuf, errlen);
+  return op_notify_new(cfg, brokers, router, errbuf, errlen);
+}
+
+static int service_attach(void *svc, op_http_server_t *server) {
+  return op_live_attach(((op_notify_t *)svc)->live, server);
 }
 
 static int service_start(void *svc) {
@@ -264,5 +288,6 @@ static void service_destroy(void *svc) {
   op_notify_free(svc);
 }
 
-const op_service_t op_notify_service = {"notify", service_create, service_start, service_failed,
+const op_service_t op_notify_service = {"notify",       service_check, service_create,
+                                        service_attach, service_start, service_failed,
                                         service_destroy};

@@ -14,16 +14,18 @@
 
 #include "core/config.h"
 #include "core/service.h"
+#include "http/http.h"
 
 #define OP_NOTIFY_GROUP "notification-service"
 
 typedef struct op_notify_s op_notify_t;
 
 /* Opens the store (applying migrations), creates the consumer and the
- * dead-letter producer. cfg is borrowed and must outlive the service.
- * NULL + errbuf on error. Runs on: the main thread. */
-op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, char *errbuf,
-                           size_t errlen);
+ * dead-letter producer, and adds the SSE and snapshot routes to router. cfg
+ * is borrowed and must outlive the service. NULL + errbuf on error.
+ * Runs on: the main thread. */
+op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_router_t *router,
+                           char *errbuf, size_t errlen);
 
 /* Starts the consumer thread. Returns 0 or OP_E*. */
 int op_notify_start(op_notify_t *nt);

@@ -19,6 +19,7 @@ import requests
 
 OP_BIN = os.environ.get("OP_BIN", "")
 OUTPUT = os.environ.get("OP_TEST_OUTPUT", "/tmp/orderpulse-test-output")
+JWT_SECRET = "test-secret-0123456789abcdef"
 
 
 def free_port():
@@ -94,6 +95,7 @@ class Notify(Process):
     def __init__(self, broker, db_url, extra_env=None, name="notify", wait=True):
         self.port = free_port()
         env = {"KAFKA_BROKERS": broker.bootstrap, "DATABASE_URL": db_url, "PORT": str(self.port),
+               "JWT_SECRET": JWT_SECRET,
                "HTTP_HOST": "127.0.0.1", "LOG_LEVEL": "info", "KAFKA_SESSION_TIMEOUT_MS": "6000"}
         env.update(extra_env or {})
         super().__init__(name, [OP_BIN, "notify"], env=env)

@@ -34,8 +34,11 @@ def test_help_lists_every_command_and_each_takes_help():
     ({"SSE_HEARTBEAT_SECONDS": "0"}, [], "SSE_HEARTBEAT_SECONDS"),
     ({}, ["--port"], "--port"),
     ({}, ["--no-such-flag"], "--no-such-flag"),
+    ({"JWT_SECRET": ""}, [], "JWT_SECRET"),
+    ({"JWT_SECRET": "short"}, [], "JWT_SECRET"),
 ])
 def test_bad_configuration_is_one_line_and_exit_2(env, args, needle):
+    env = dict({"JWT_SECRET": "a-valid-secret-of-32-bytes-long!"}, **env)
     out = run(["notify"] + args, env=env, timeout=20)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()

@@ -1,0 +1,40 @@
+/*
+ * Real-time delivery for notify: GET /api/sse/notifications (also
+ * /events/stream) and GET /api/orders/snapshot. Stored events are framed once
+ * on the consumer thread (op_live_publish), kept in the replay ring, and fanned
+ * out to the HTTP loops by the hub. A client reconnecting with Last-Event-ID
+ * gets what it missed from the ring or, when the ring does not reach back that
+ * far, from the durable tenant log, then live; outside the replay window it
+ * gets `event: resync` and the snapshot URL.
+ */
+#ifndef OP_NOTIFY_LIVE_H
+#define OP_NOTIFY_LIVE_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/event.h"
+#include "http/http.h"
+#include "store/events.h"
+
+typedef struct op_live_s op_live_t;
+
+/* Registers the routes on router. cfg is borrowed. NULL + errbuf on error.
+ * Runs on: the main thread, before the server starts. */
+op_live_t *op_live_new(const op_config_t *cfg, op_http_router_t *router, char *errbuf,
+                       size_t errlen);
+
+/* Creates the hub for server's loops and installs the loop hooks. Returns 0
+ * or OP_E*. Runs on: the main thread, before op_http_server_start. */
+int op_live_attach(op_live_t *live, op_http_server_t *server);
+
+/* Frames the stored (not duplicate) events of a batch and hands them to the
+ * ring and the hub; results as returned by op_events_apply. Runs on: the
+ * consumer thread, after the batch's transaction committed. */
+void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_event_result_t *results,
+                     size_t n);
+
+/* Frees everything; the HTTP server must be stopped. */
+void op_live_free(op_live_t *live);
+
+#endif
