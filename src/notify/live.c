@@ -165,13 +165,19 @@ static loop_state_t *loop_state(op_live_t *live, op_http_req_t *req) {
 typedef struct replay_s {
   op_live_t *live;
   op_hub_sub_t *sub;
+  int64_t oldest_ms; /* entries created before this are outside the window */
   size_t sent;
   int failed;
+  int expired;
 } replay_t;
 
 /* Sends one tenant-log entry (the durable replay path). */
 static int replay_entry(const op_log_entry_t *entry, void *arg) {
   replay_t *r = arg;
+  if (entry->created_at < r->oldest_ms) {
+    r->expired = 1;
+    return 1;
+  }
   op_order_event_t ev;
   op_contract_error_t err;
   if (op_contract_parse_order_event(entry->body, entry->body_len, &ev, &err) != 0) {
@@ -250,11 +256,14 @@ static const char *replay(op_live_t *live, op_store_t *store, op_hub_sub_t *sub,
       break;
     if (db_last - from > live->cfg->sse_replay_buffer_size)
       return "outside_window";
-    replay_t r = {live, sub, 0, 0};
+    replay_t r = {live, sub, now - live->cfg->sse_replay_buffer_ttl_seconds * 1000, 0, 0, 0};
     int64_t before = op_hub_sub_position(sub);
-    if (op_events_read_log(store, tenant, from, REPLAY_CHUNK, replay_entry, &r) != 0 || r.failed)
-      return "unavailable";
+    int rc_log = op_events_read_log(store, tenant, from, REPLAY_CHUNK, replay_entry, &r);
     sent += r.sent;
+    if (r.expired)
+      return "outside_window";
+    if (rc_log != 0 || r.failed)
+      return "unavailable";
     if (op_hub_sub_position(sub) == before)
       break;
   }
@@ -283,13 +292,19 @@ static void sse_handler(op_http_req_t *req, void *ud) {
   op_auth_claims_t claims;
   if (authenticate(live, req, &claims) != 0)
     return;
-  const char *last_id = op_http_req_header(req, "last-event-id");
-  char query_id[32];
-  int qrc = op_http_req_query(req, "last_event_id", query_id, sizeof query_id);
-  if (last_id == NULL && qrc >= 0)
-    last_id = query_id;
-  else if (last_id == NULL && qrc == OP_ERANGE)
+  /* Copied: the request is consumed by op_http_stream_start. */
+  char last_buf[32];
+  const char *last_id = NULL;
+  const char *header = op_http_req_header(req, "last-event-id");
+  int qrc = op_http_req_query(req, "last_event_id", last_buf, sizeof last_buf);
+  if (header) {
+    snprintf(last_buf, sizeof last_buf, "%s", strlen(header) < sizeof last_buf ? header : "x");
+    last_id = last_buf;
+  } else if (qrc >= 0) {
+    last_id = last_buf;
+  } else if (qrc == OP_ERANGE) {
     last_id = "invalid"; /* too long to be a position */
+  }
 
   add_cors(live, req);
   op_http_conn_t *conn =

@@ -183,3 +183,20 @@ def test_token_in_query_and_cookie(notify):
     c = SSEClient(notify.port, headers={"Cookie": f"op_token={tok}"})
     assert c.status == 200
     c.close()
+
+
+def test_positions_older_than_the_ttl_get_resync(broker, db_url):
+    n = Notify(broker, db_url, extra_env={"SSE_REPLAY_BUFFER_TTL_SECONDS": "1"})
+    try:
+        publish(broker, [order_event("t_ttl", f"o{i}") for i in range(3)])
+        wait_until(lambda: n.metric("orderpulse_events_stored_total") == 3, 20, "stored")
+        stored_at = time.monotonic()
+        # The window's age is what is tested: let 1 s pass on the clock.
+        wait_until(lambda: time.monotonic() - stored_at > 1.5, 5, "the TTL to pass")
+        c = SSEClient(n.port, token("t_ttl"), last_event_id="1")
+        c.wait_events(lambda evs: len(evs) >= 2, what="resync")
+        assert c.events[1]["event"] == "resync"
+        assert data(c.events[1])["reason"] == "outside_window"
+        c.close()
+    finally:
+        assert n.stop() == 0, n.log_text()[-3000:]
