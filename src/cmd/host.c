@@ -16,20 +16,6 @@ int op_host_init(op_host_t *host, const char *name, int *argc, char **argv) {
   if ((rc = op_cmd_no_extra_args(name, *argc, argv)) != 0)
     return rc;
   op_cmd_block_signals();
-  char err[512];
-  if (op_config_embedded_kafka(&host->cfg)) {
-    host->devbroker =
-        op_devbroker_start(3, (int)host->cfg.kafka_topic_partitions_scale, err, sizeof err);
-    if (host->devbroker == NULL) {
-      fprintf(stderr, "orderpulse %s: %s\n", name, err);
-      return 1;
-    }
-    host->brokers = op_devbroker_bootstraps(host->devbroker);
-    op_log_warn(name, "KAFKA_BROKERS is not set: using the embedded in-memory dev broker at %s",
-                host->brokers);
-  } else {
-    host->brokers = host->cfg.kafka_brokers;
-  }
   host->router = op_http_router_new();
   if (host->router == NULL || op_http_add_builtin_routes(host->router) != 0) {
     fprintf(stderr, "orderpulse %s: out of memory\n", name);
@@ -84,6 +70,25 @@ static int wait_for_end(op_host_t *host, const op_service_t *const *services, vo
   }
 }
 
+/* Starts the embedded dev broker when no real cluster is configured. */
+static int start_brokers(op_host_t *host) {
+  if (!op_config_embedded_kafka(&host->cfg)) {
+    host->brokers = host->cfg.kafka_brokers;
+    return 0;
+  }
+  char err[512];
+  host->devbroker =
+      op_devbroker_start(3, (int)host->cfg.kafka_topic_partitions_scale, err, sizeof err);
+  if (host->devbroker == NULL) {
+    fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
+    return 1;
+  }
+  host->brokers = op_devbroker_bootstraps(host->devbroker);
+  op_log_warn(host->name, "KAFKA_BROKERS is not set: using the embedded in-memory dev broker at %s",
+              host->brokers);
+  return 0;
+}
+
 int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready) {
   void *svcs[16] = {0};
   size_t created = 0;
@@ -95,6 +100,8 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
       return 2;
     }
   }
+  if (rc == 0)
+    rc = start_brokers(host);
   for (; rc == 0 && created < n; created++) {
     svcs[created] =
         services[created]->create(&host->cfg, host->brokers, host->router, err, sizeof err);

@@ -21,16 +21,16 @@ typedef struct op_host_s {
 } op_host_t;
 
 /* Loads the configuration and rejects leftover arguments (exit code 2, one
- * line printed), blocks signals, starts the embedded broker if needed and creates the router with
- * the built-in routes. Returns 0 or the exit code. */
+ * line printed), blocks signals and creates the router with the built-in
+ * routes. Returns 0 or the exit code. */
 int op_host_init(op_host_t *host, const char *name, int *argc, char **argv);
 
 /*
- * Creates the services (each adds its routes), starts the HTTP server, starts
- * the services, prints a ready line on stdout if asked, and waits for SIGTERM
- * or SIGINT (exit code 0) or a service's fatal error (1). Then stops the HTTP
- * server first (clients see clean ends), and the services in reverse order.
- * Returns the exit code.
+ * Runs the services' configuration checks (exit code 2), starts the embedded
+ * broker when KAFKA_BROKERS is unset, creates the services (each adds its routes), starts the HTTP
+ * server, starts the services, prints a ready line on stdout if asked, and waits for SIGTERM or
+ * SIGINT (exit code 0) or a service's fatal error (1). Then stops the HTTP server first (clients
+ * see clean ends), and the services in reverse order. Returns the exit code.
  */
 int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready);
 
