@@ -223,7 +223,8 @@ def produce(bootstrap, tenants, rate, seconds):
 # ---- one notify under test ------------------------------------------------------
 
 class Bench:
-    def __init__(self, conns, tenants, workers):
+    def __init__(self, conns, tenants, workers, perf=None):
+        self.perf = perf
         self.tmp = tempfile.mkdtemp(prefix="orderpulse-sse-")
         self.broker = self.notify = self.client = None
         self.tenants = tenants
@@ -295,10 +296,25 @@ class Bench:
         cpu0, ccpu0 = cpu_s(self.pid), self.client.cpu_s()
         bcpu0, mine0 = cpu_s(self.broker.proc.pid), time.process_time()
         busy0, t0 = machine_busy_s(), time.monotonic()
-        sent, produced_s = produce(self.broker.bootstrap, self.tenants, rate, seconds)
-        assert sent == counts, (sent, counts)
-        self.client.send(f"stop {wait_s * 1000}\n")
-        res = self.client.read_line(wait_s + 30)
+        perf = None
+        if self.perf:
+            # A CPU profile of notify over the round (perf's cpu-clock: no hardware counters).
+            perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g",
+                                     "-p", str(self.pid), "-o", self.perf],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            sent, produced_s = produce(self.broker.bootstrap, self.tenants, rate, seconds)
+            assert sent == counts, (sent, counts)
+            self.client.send(f"stop {wait_s * 1000}\n")
+            res = self.client.read_line(wait_s + 30)
+        finally:
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                try:
+                    perf.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    perf.kill()
+                    perf.wait(timeout=10)
         cpu1, ccpu1 = cpu_s(self.pid), self.client.cpu_s()
         bcpu1, mine1 = cpu_s(self.broker.proc.pid), time.process_time()
         busy1, t1 = machine_busy_s(), time.monotonic()
@@ -329,7 +345,7 @@ class Bench:
 # ---- scenarios -------------------------------------------------------------------
 
 def idle(args):
-    with Bench(args.conns, args.tenants, args.workers) as b:
+    with Bench(args.conns, args.tenants, args.workers, args.perf) as b:
         out = {"scenario": "idle", "conns": args.conns, "tenants": args.tenants}
         out.update(b.connect())
         # Every subscriber live: one event per tenant reaches all of them.
@@ -341,7 +357,7 @@ def idle(args):
 
 
 def latency(args):
-    with Bench(args.conns, args.tenants, args.workers) as b:
+    with Bench(args.conns, args.tenants, args.workers, args.perf) as b:
         out = {"scenario": "latency", "conns": args.conns, "tenants": args.tenants}
         out.update(b.connect())
         out.update(b.round(args.rate, args.seconds))
@@ -349,7 +365,7 @@ def latency(args):
 
 
 def throughput(args):
-    with Bench(args.conns, args.tenants, args.workers) as b:
+    with Bench(args.conns, args.tenants, args.workers, args.perf) as b:
         out = {"scenario": "throughput", "conns": args.conns, "tenants": args.tenants}
         out.update(b.connect())
         out["rounds"] = []
@@ -379,6 +395,7 @@ def main():
                     default=[20, 50, 100, 200])
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--perf", metavar="FILE", help="perf record notify over each round into FILE")
     args = ap.parse_args()
     for path in (harness.OP_BIN, BENCH_SSE):
         if not os.access(path, os.X_OK):
