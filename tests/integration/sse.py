@@ -134,6 +134,7 @@ def data(ev):
 import errno
 import re
 import select
+import struct
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 IP_BIND_ADDRESS_NO_PORT = 24  # linux/in.h; not exported by the socket module
@@ -210,6 +211,10 @@ class SSEParser:
     def order_events(self):
         return [e for e in self.events if e["event"] not in ("connection", "resync")]
 
+    def at_boundary(self):
+        """True when no line or event is half-received (a clean place to end)."""
+        return not self._buf and not self._data and not self._type and not self._skip_lf
+
 
 def request_bytes(port, tok=None, path="/api/sse/notifications", last_event_id=None,
                   headers=None, method="GET"):
@@ -263,7 +268,7 @@ class FleetConn:
     "eof" (the server's FIN), "reset", "refused", or "closed" (by us)."""
 
     __slots__ = ("fleet", "sock", "fd", "req", "state", "head", "status", "headers", "body",
-                 "parser", "end", "tag", "ready", "abort")
+                 "parser", "end", "tag", "ready", "abort", "stream_bytes")
 
     def __init__(self, fleet, sock, req, tag, keep, abort):
         self.fleet, self.sock, self.fd, self.req, self.tag = fleet, sock, sock.fileno(), req, tag
@@ -276,6 +281,7 @@ class FleetConn:
         self.end = None
         self.ready = False
         self.abort = abort
+        self.stream_bytes = 0  # body bytes of a 200 stream, as received
 
     @property
     def events(self):
@@ -285,6 +291,12 @@ class FleetConn:
         return self.parser.order_events()
 
     def close(self):
+        self.fleet._finish(self, "closed")
+
+    def reset(self):
+        """Closes with a TCP reset (SO_LINGER 0) instead of a FIN."""
+        if self.end is None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.fleet._finish(self, "closed")
 
 
@@ -395,6 +407,7 @@ class Fleet:
             else:
                 c.state = "stream"
                 if rest:
+                    c.stream_bytes += len(rest)
                     c.parser.feed(rest)
                 if c.parser.count:
                     self._mark_ready(c)
@@ -404,6 +417,7 @@ class Fleet:
             if len(c.body) >= int(c.headers.get("content-length", "0")):
                 self._mark_ready(c)
             return
+        c.stream_bytes += len(data)
         c.parser.feed(data)
         if c.parser.count:
             self._mark_ready(c)

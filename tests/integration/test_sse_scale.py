@@ -422,3 +422,188 @@ def test_slow_client_bound_counts_what_the_kernel_holds(broker, sqlite_url, star
         if slow:
             slow.close()
         fleet.close_all()
+
+
+# ---- 4. the per-instance limit ---------------------------------------------
+
+def error_body(body):
+    doc = json.loads(body)
+    assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message"}, doc
+    assert doc["error"]["message"], doc
+    return doc["error"]["code"]
+
+
+def test_streams_past_the_instance_limit_get_503_until_one_closes(broker, sqlite_url,
+                                                                  start_notify):
+    n = start_notify(sqlite_url, {"SSE_MAX_CLIENTS_PER_INSTANCE": "3"}, kafka=False)
+    tok = token("t_cap")
+    fleet = Fleet(n.port)
+    try:
+        held = fleet.open([dict(tok=tok) for _ in range(3)], timeout=10)
+        assert [c.status for c in held] == [200, 200, 200]
+        assert all(c.events[0]["event"] == "connection" for c in held)
+        refused = fleet.open([dict(tok=tok)], timeout=10)[0]
+        assert refused.status == 503
+        assert refused.headers.get("retry-after", "").isdigit(), refused.headers
+        assert int(refused.headers["retry-after"]) > 0
+        assert refused.headers["content-type"].startswith("application/json")
+        assert error_body(refused.body) == "too_many_connections"
+        assert sse_gauge(n) == 3, "a refused stream is not counted"
+        held[0].close()
+        wait_until(lambda: sse_gauge(n) == 2, 10, "the gauge to drop to 2")
+        again = fleet.open([dict(tok=tok)], timeout=10)[0]
+        assert again.status == 200 and again.events[0]["event"] == "connection"
+        assert fleet.open([dict(tok=tok)], timeout=10)[0].status == 503
+        assert all(c.end is None for c in held[1:] + [again])
+    finally:
+        fleet.close_all()
+
+
+# ---- 5. heartbeats -----------------------------------------------------------
+
+def test_idle_stream_gets_heartbeat_comments(broker, sqlite_url, start_notify):
+    n = start_notify(sqlite_url, {"SSE_HEARTBEAT_SECONDS": "1"}, kafka=False)
+    fleet = Fleet(n.port)
+    try:
+        c = fleet.open([dict(tok=token("t_hb"))], timeout=10)[0]
+        fleet.run_until(lambda: c.parser.comments, 3, "a first heartbeat within 3 s")
+        t1 = time.monotonic()
+        fleet.run_until(lambda: len(c.parser.comments) >= 2, 3, "a second heartbeat")
+        assert time.monotonic() - t1 >= 0.5, "heartbeats come once a period, not in bursts"
+        assert [x.strip() for x in c.parser.comments] == ["heartbeat", "heartbeat"]
+        assert [e["event"] for e in c.events] == ["connection"], "a comment is not an event"
+        assert c.end is None
+    finally:
+        fleet.close_all()
+
+
+# ---- 6. graceful shutdown ----------------------------------------------------
+
+def test_sigterm_ends_every_stream_cleanly_and_exits_0(broker, sqlite_url, start_notify):
+    n = start_notify(sqlite_url, {"HTTP_THREADS": "2"})
+    fleet = Fleet(n.port)
+    try:
+        conns = fleet.open([dict(tok=token(f"t_term_{i % 4}")) for i in range(40)], timeout=10)
+        ev = order_event("t_term_0", "o_term")
+        publish(broker, [ev])
+        first = [c for c in conns if data(c.events[0])["tenant_id"] == "t_term_0"]
+        fleet.run_until(lambda: all(len(c.events) >= 2 for c in first), 15, "an event in flight")
+        t0 = time.monotonic()
+        n.proc.send_signal(signal.SIGTERM)
+        fleet.run_until(lambda: all(c.end for c in conns), 5, "every stream to end")
+        ended = time.monotonic() - t0
+        how = {c.end for c in conns}
+        assert how == {"eof"}, f"streams ended by {how}, not all by a clean FIN"
+        assert all(c.parser.at_boundary() for c in conns), "a stream ended inside a frame"
+        rc = n.proc.wait(timeout=20)
+        assert rc == 0, n.log_text()[-3000:]
+        assert ended < 3, f"streams took {ended:.1f}s to end"
+    finally:
+        fleet.close_all()
+
+
+# ---- 7. a client that talks on its stream ----------------------------------
+
+@pytest.mark.parametrize("garbage", [
+    b"\x00\xff\xfe garbage \x01\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",   # a second request on a stream
+    b"x" * 200000,                                  # a flood
+], ids=["binary", "pipelined-request", "flood"])
+def test_client_sending_bytes_on_its_stream_is_closed(broker, sqlite_url, start_notify, garbage):
+    n = start_notify(sqlite_url, {"SSE_HEARTBEAT_SECONDS": "1"}, kafka=False)
+    fleet = Fleet(n.port)
+    try:
+        talker, bystander = fleet.open([dict(tok=token("t_g")), dict(tok=token("t_g"))],
+                                       timeout=10)
+        talker.sock.setblocking(True)
+        talker.sock.settimeout(5)
+        try:
+            talker.sock.sendall(garbage)
+        except OSError:
+            pass  # closed while we were still sending: that is the point
+        talker.sock.setblocking(False)
+        fleet.run_until(lambda: talker.end is not None, 5, "the server to close the stream")
+        assert talker.end in ("eof", "reset")
+        wait_until(lambda: sse_gauge(n) == 1, 5, "the gauge to drop to 1")
+        # The other stream of the same loop is still served.
+        seen = len(bystander.parser.comments)
+        fleet.run_until(lambda: len(bystander.parser.comments) > seen, 3, "a heartbeat after")
+        assert bystander.end is None
+        assert n.alive()
+    finally:
+        fleet.close_all()
+
+
+# ---- 8. CORS -----------------------------------------------------------------
+
+@pytest.mark.parametrize("origin,allowed", [
+    ("https://shop.example", True),
+    ("https://evil.example", False),
+    ("https://shop.example.evil.example", False),
+    ("http://shop.example", False),
+    ("null", False),
+    (None, False),
+])
+def test_cors_headers_only_for_allowed_origins(broker, sqlite_url, start_notify, origin,
+                                               allowed):
+    n = start_notify(sqlite_url, {"CORS_ALLOWED_ORIGINS": "https://shop.example"}, kafka=False)
+    hdrs = {"Origin": origin} if origin else {}
+    fleet = Fleet(n.port)
+    try:
+        ok, refused = fleet.open([dict(tok=token("t_cors"), headers=hdrs),
+                                  dict(tok="not.a.token", headers=hdrs)], timeout=10)
+        assert ok.status == 200 and refused.status == 401
+        status, snap_headers, _ = http_raw(n.port, request_bytes(
+            n.port, token("t_cors"), "/api/orders/snapshot", headers=hdrs))
+        assert status == 200
+        for headers in (ok.headers, refused.headers, snap_headers):
+            if allowed:
+                assert headers.get("access-control-allow-origin") == origin, headers
+                assert headers.get("access-control-allow-credentials") == "true", headers
+                assert "origin" in headers.get("vary", "").lower(), headers
+            else:
+                assert "access-control-allow-origin" not in headers, headers
+                assert "access-control-allow-credentials" not in headers, headers
+    finally:
+        fleet.close_all()
+
+
+# ---- 9. malformed requests on the SSE port ---------------------------------
+
+def req(lines, body=b""):
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+MALFORMED = {
+    "unknown-path": (req(["GET /api/sse/nope HTTP/1.1", "Host: x"]), 404, "not_found"),
+    "post-to-sse": (req(["POST /api/sse/notifications HTTP/1.1", "Host: x",
+                         "Content-Length: 2"], b"{}"), 405, "method_not_allowed"),
+    "oversized-header": (req(["GET /api/sse/notifications HTTP/1.1", "Host: x",
+                              "X-Big: " + "a" * 20000]), 431, "headers_too_large"),
+    "too-many-headers": (req(["GET /api/sse/notifications HTTP/1.1", "Host: x"]
+                             + [f"X-H{i}: v" for i in range(120)]), 431, "headers_too_large"),
+    "long-target": (req(["GET /api/sse/notifications?x=" + "a" * 9000 + " HTTP/1.1",
+                         "Host: x"]), 414, "uri_too_long"),
+    "not-http": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64, 400,
+                 "bad_request"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_requests_get_a_4xx_with_the_json_error_body(broker, sqlite_url,
+                                                               start_notify, case):
+    payload, status, code = MALFORMED[case]
+    n = start_notify(sqlite_url, kafka=False)
+    got, headers, body = http_raw(n.port, payload)
+    assert got == status, (got, body[:300])
+    assert headers["content-type"].startswith("application/json")
+    assert error_body(body) == code
+    if status == 405:
+        assert "GET" in headers.get("allow", ""), headers
+    # Nothing was subscribed, and the server still serves streams.
+    assert sse_gauge(n) == 0
+    fleet = Fleet(n.port)
+    try:
+        assert fleet.open([dict(tok=token("t_m"))], timeout=10)[0].status == 200
+    finally:
+        fleet.close_all()
