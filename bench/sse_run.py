@@ -231,6 +231,7 @@ class Bench:
         self.conns = conns
         self.workers = workers
         self.tokens = [token(tenant_id(k), exp_in=6 * 3600) for k in range(tenants)]
+        self.positions = [0] * tenants  # a fresh database: every tenant log is empty
 
     def __enter__(self):
         self.broker = Broker(partitions_scale=1)
@@ -269,16 +270,29 @@ class Bench:
                 "server_rss_per_conn_bytes": round((rss1 - rss0) * 1024 / max(held, 1)),
                 "kernel_per_socket_pair_bytes": round((kmem1 - kmem0) * 1024 / max(held, 1)),
                 "client_rss_kb": self.client.rss_kb(),
-                "server_connections_gauge": self.notify.metric("orderpulse_sse_connections")}
+                "server_open_files": len(os.listdir(f"/proc/{self.pid}/fd")),
+                "server_connections_gauge": self.metric("orderpulse_sse_connections")}
+
+    def metric(self, name):
+        """A metric of notify, or None when it cannot answer (at its file limit)."""
+        try:
+            return self.notify.metric(name)
+        except Exception:  # requests' errors: refused or reset when no file is left
+            return None
 
     def last_positions(self):
+        """Each tenant's newest position, from the snapshot endpoint; when notify
+        has no file left to answer with, the positions counted so far."""
         import requests
         out = []
-        for tok in self.tokens:
-            r = requests.get(self.notify.url + "/api/orders/snapshot", timeout=10,
-                             headers={"Authorization": f"Bearer {tok}"})
-            r.raise_for_status()
-            out.append(int(r.json()["last_event_id"]))
+        try:
+            for tok in self.tokens:
+                r = requests.get(self.notify.url + "/api/orders/snapshot", timeout=10,
+                                 headers={"Authorization": f"Bearer {tok}"})
+                r.raise_for_status()
+                out.append(int(r.json()["last_event_id"]))
+        except requests.RequestException:
+            return list(self.positions)
         return out
 
     def round(self, rate, seconds, wait_s=60):
@@ -291,8 +305,8 @@ class Bench:
         for k in range(self.tenants):
             self.client.send(f"expect {k} {base[k] + 1} {base[k] + counts[k]}\n")
         self.client.send("start\n")
-        frames0 = self.notify.metric("orderpulse_sse_frames_sent_total")
-        drops0 = self.notify.metric("orderpulse_sse_slow_client_drops_total")
+        frames0 = self.metric("orderpulse_sse_frames_sent_total")
+        drops0 = self.metric("orderpulse_sse_slow_client_drops_total")
         cpu0, ccpu0 = cpu_s(self.pid), self.client.cpu_s()
         bcpu0, mine0 = cpu_s(self.broker.proc.pid), time.process_time()
         busy0, t0 = machine_busy_s(), time.monotonic()
@@ -305,6 +319,7 @@ class Bench:
         try:
             sent, produced_s = produce(self.broker.bootstrap, self.tenants, rate, seconds)
             assert sent == counts, (sent, counts)
+            self.positions = [base[k] + counts[k] for k in range(self.tenants)]
             self.client.send(f"stop {wait_s * 1000}\n")
             res = self.client.read_line(wait_s + 30)
         finally:
@@ -318,8 +333,8 @@ class Bench:
         cpu1, ccpu1 = cpu_s(self.pid), self.client.cpu_s()
         bcpu1, mine1 = cpu_s(self.broker.proc.pid), time.process_time()
         busy1, t1 = machine_busy_s(), time.monotonic()
-        frames1 = self.notify.metric("orderpulse_sse_frames_sent_total")
-        drops1 = self.notify.metric("orderpulse_sse_slow_client_drops_total")
+        frames1 = self.metric("orderpulse_sse_frames_sent_total")
+        drops1 = self.metric("orderpulse_sse_slow_client_drops_total")
         window = t1 - t0
         d = max(res["deliveries"], 1)
         ours = (cpu1 - cpu0) + (ccpu1 - ccpu0) + (bcpu1 - bcpu0) + (mine1 - mine0)
@@ -331,8 +346,9 @@ class Bench:
             "deliveries_per_s": round(res["deliveries"] / max(res["rx_window_s"], 1e-3)),
             "latency_ms": res["latency_ms"], "expected": res["expected"],
             "missed": res["missed"], "dropped_by_server": res["dropped"],
-            "server_slow_client_drops": drops1 - drops0, "duplicates": res["duplicates"],
-            "resyncs": res["resyncs"], "server_frames": frames1 - frames0,
+            "server_slow_client_drops": None if None in (drops0, drops1) else drops1 - drops0, "duplicates": res["duplicates"],
+            "resyncs": res["resyncs"],
+            "server_frames": None if None in (frames0, frames1) else frames1 - frames0,
             "server_cpu_s": round(cpu1 - cpu0, 3),
             "server_cpu_us_per_delivery": round((cpu1 - cpu0) / d * 1e6, 3),
             "client_cpu_us_per_delivery": round((ccpu1 - ccpu0) / d * 1e6, 3),
