@@ -45,6 +45,10 @@ struct op_hub_sub_s {
   char *user_id;
   int64_t last_pos;
   int closing;
+  int held;
+  op_hub_drain_cb drain_cb;
+  void *drain_ud;
+  void *data;
   /* frames written and not yet done, in write order (done_cb comes in order) */
   op_frame_t **fifo;
   uint32_t head, count, cap;
@@ -124,6 +128,11 @@ static void write_done(void *ud, int status) {
   sub->head = (sub->head + 1) % sub->cap;
   sub->count--;
   op_frame_release(frame);
+  if (sub->count == 0 && sub->drain_cb && status == 0 && !sub->closing) {
+    op_hub_drain_cb cb = sub->drain_cb;
+    sub->drain_cb = NULL;
+    cb(sub, sub->drain_ud);
+  }
 }
 
 static int fifo_push(op_hub_sub_t *sub, op_frame_t *frame) {
@@ -195,6 +204,23 @@ void op_hub_sub_set_position(op_hub_sub_t *sub, int64_t pos) {
   sub->last_pos = pos;
 }
 
+void op_hub_sub_hold(op_hub_sub_t *sub, int hold) {
+  sub->held = hold;
+}
+
+void op_hub_sub_on_drain(op_hub_sub_t *sub, op_hub_drain_cb cb, void *ud) {
+  sub->drain_cb = cb;
+  sub->drain_ud = ud;
+}
+
+void op_hub_sub_set_data(op_hub_sub_t *sub, void *data) {
+  sub->data = data;
+}
+
+void *op_hub_sub_data(const op_hub_sub_t *sub) {
+  return sub->data;
+}
+
 op_hub_t *op_hub_sub_hub(const op_hub_sub_t *sub) {
   return sub->hl->hub;
 }
@@ -233,7 +259,7 @@ static void on_async(uv_async_t *async) {
     int delivered = 0;
     for (op_hub_sub_t *sub = items[i].tenant->subs[idx], *next; sub; sub = next) {
       next = sub->next; /* a slow subscriber may be closed, not freed, here */
-      if (frame->pos > 0 && frame->pos <= sub->last_pos)
+      if (sub->held || (frame->pos > 0 && frame->pos <= sub->last_pos))
         continue;
       delivered += send_frame(sub, frame) == 0;
     }

@@ -67,6 +67,23 @@ int op_hub_send(op_hub_sub_t *sub, op_frame_t *frame);
  * in the same callback that subscribed (before any live frame reached it). */
 void op_hub_sub_set_position(op_hub_sub_t *sub, int64_t pos);
 
+/* Called once, on the loop, when every frame written to sub has been handed
+ * to the kernel. */
+typedef void (*op_hub_drain_cb)(op_hub_sub_t *sub, void *ud);
+
+/* While held, live frames skip sub: a caller replaying in steps holds it, and
+ * picks up what was published meanwhile from the replay ring, in order, in
+ * its next step. Runs on: the loop owning sub. */
+void op_hub_sub_hold(op_hub_sub_t *sub, int hold);
+
+/* Arms cb for the next time sub's queue is empty (once; NULL disarms). It is
+ * not called if the stream closes first. Runs on: the loop owning sub. */
+void op_hub_sub_on_drain(op_hub_sub_t *sub, op_hub_drain_cb cb, void *ud);
+
+/* One pointer for the caller's own per-subscriber state. */
+void op_hub_sub_set_data(op_hub_sub_t *sub, void *data);
+void *op_hub_sub_data(const op_hub_sub_t *sub);
+
 /* The hub sub belongs to. */
 op_hub_t *op_hub_sub_hub(const op_hub_sub_t *sub);
 

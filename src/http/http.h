@@ -283,6 +283,12 @@ op_http_conn_t *op_http_stream_start(op_http_req_t *req, int status, const char 
 int op_http_stream_write(op_http_conn_t *conn, const uv_buf_t *bufs, unsigned nbufs,
                          op_http_write_cb done_cb, void *ud);
 
+/* Fixes the kernel's send buffer of the stream's socket (SO_SNDBUF, which
+ * also turns off its autotuning, up to 4 MiB here): with it, what a client
+ * that stops reading can hold in the kernel is bounded, and the bytes beyond
+ * show up in op_http_stream_queued_bytes. Returns 0, OP_EINVAL or OP_EIO. */
+int op_http_stream_set_sndbuf(op_http_conn_t *conn, int bytes);
+
 /* Bytes written and not yet accepted by the kernel, for backpressure. */
 size_t op_http_stream_queued_bytes(const op_http_conn_t *conn);
 

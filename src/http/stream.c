@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -292,6 +293,13 @@ int op_http_stream_write(op_http_conn_t *conn, const uv_buf_t *bufs, unsigned nb
   wreq->done[wreq->ndone].ud = ud;
   wreq->ndone++;
   return 0;
+}
+
+int op_http_stream_set_sndbuf(op_http_conn_t *conn, int bytes) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&conn->tcp, &fd) != 0)
+    return OP_EINVAL;
+  return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0 ? 0 : OP_EIO;
 }
 
 size_t op_http_stream_queued_bytes(const op_http_conn_t *conn) {

@@ -19,7 +19,12 @@
 #include "store/store.h"
 
 #define MAX_LOOPS 64
-#define REPLAY_CHUNK 256
+#define REPLAY_CHUNK 64
+/* One replay step stays well below a subscriber's queue bounds (1024 frames,
+ * 256 KiB): the next step starts when the kernel took this one. */
+#define REPLAY_STEP 512
+#define REPLAY_STEP_BYTES (96 * 1024)
+#define STREAM_SNDBUF (64 * 1024)
 #define SNAPSHOT_URL "/api/orders/snapshot"
 
 typedef struct loop_state_s {
@@ -166,7 +171,7 @@ typedef struct replay_s {
   op_live_t *live;
   op_hub_sub_t *sub;
   int64_t oldest_ms; /* entries created before this are outside the window */
-  size_t sent;
+  size_t sent, bytes;
   int failed;
   int expired;
 } replay_t;
@@ -189,10 +194,12 @@ static int replay_entry(const op_log_entry_t *entry, void *arg) {
   ev.trace_id = entry->trace_id;
   op_frame_t *frame = frame_event(&ev, entry->pos);
   op_order_event_clear(&ev);
-  if (frame == NULL || op_hub_send(r->sub, frame) != 0)
+  if (frame == NULL || op_hub_send(r->sub, frame) != 0) {
     r->failed = 1;
-  else
+  } else {
     r->sent++;
+    r->bytes += frame->len;
+  }
   if (frame)
     op_frame_release(frame);
   return r->failed;
@@ -222,53 +229,111 @@ static int64_t newest_position(op_live_t *live, op_store_t *store, const char *t
 }
 
 /*
- * Brings sub from its position up to the tenant's newest, in order: from the
- * ring where it reaches, else from the tenant log within the replay window.
- * Runs synchronously on the loop after the subscription, so that every frame
- * published meanwhile is either replayed here or delivered by the hub after,
- * and the position check drops the overlap. Returns NULL, or a resync reason.
+ * One step of bringing sub from its position up to the tenant's newest, in
+ * order: from the ring where it reaches, else from the tenant log within the
+ * replay window. A step sends at most REPLAY_STEP frames, so that a long
+ * replay never meets the subscriber's queue bound; the next step starts when
+ * those left (op_hub_sub_on_drain). Sets *caught_up when there is nothing
+ * more to send. Returns NULL, or a resync reason.
  */
-static const char *replay(op_live_t *live, op_store_t *store, op_hub_sub_t *sub,
-                          const char *tenant) {
+static const char *replay_step(op_live_t *live, op_store_t *store, op_hub_sub_t *sub,
+                               const char *tenant, int *caught_up) {
   int64_t now = op_now_ms();
-  size_t sent = 0;
-  for (int rounds = 0; rounds < 10000; rounds++) {
+  size_t sent = 0, bytes = 0;
+  const char *resync = NULL;
+  *caught_up = 0;
+  while (sent < REPLAY_STEP && bytes < REPLAY_STEP_BYTES) {
     op_frame_t *frames[REPLAY_CHUNK];
-    size_t n = 0;
+    size_t n = 0, failed = 0;
     int64_t last = 0, from = op_hub_sub_position(sub);
     int rc = op_ring_read(live->ring, tenant, from, now, frames, REPLAY_CHUNK, &n, &last);
     for (size_t i = 0; i < n; i++) {
-      if (op_hub_send(sub, frames[i]) == 0)
+      if (!failed && op_hub_send(sub, frames[i]) == 0) {
         sent++;
+        bytes += frames[i]->len;
+      } else {
+        failed++;
+      }
       op_frame_release(frames[i]);
     }
-    if (rc == 0)
+    if (failed || rc == 0) {
+      *caught_up = 1; /* done, or the stream is going away */
       break;
+    }
     if (rc == OP_EAGAIN)
       continue;
     /* Not in memory (or ahead of it): the durable log decides. */
     int64_t db_last = 0;
-    if (op_events_last_position(store, tenant, &db_last) != 0)
-      return "unavailable";
-    if (from > db_last)
-      return "ahead";
-    if (from == db_last)
+    if (op_events_last_position(store, tenant, &db_last) != 0) {
+      resync = "unavailable";
       break;
-    if (db_last - from > live->cfg->sse_replay_buffer_size)
-      return "outside_window";
-    replay_t r = {live, sub, now - live->cfg->sse_replay_buffer_ttl_seconds * 1000, 0, 0, 0};
-    int64_t before = op_hub_sub_position(sub);
+    }
+    if (from > db_last) {
+      resync = "ahead";
+      break;
+    }
+    if (from == db_last) {
+      *caught_up = 1;
+      break;
+    }
+    if (db_last - from > live->cfg->sse_replay_buffer_size) {
+      resync = "outside_window";
+      break;
+    }
+    replay_t r = {live, sub, now - live->cfg->sse_replay_buffer_ttl_seconds * 1000, 0, 0, 0, 0};
     int rc_log = op_events_read_log(store, tenant, from, REPLAY_CHUNK, replay_entry, &r);
     sent += r.sent;
-    if (r.expired)
-      return "outside_window";
-    if (rc_log != 0 || r.failed)
-      return "unavailable";
-    if (op_hub_sub_position(sub) == before)
+    bytes += r.bytes;
+    if (r.expired) {
+      resync = "outside_window";
       break;
+    }
+    if (rc_log != 0 || r.failed) {
+      resync = "unavailable";
+      break;
+    }
+    if (r.sent == 0) {
+      *caught_up = 1;
+      break;
+    }
   }
   op_counter_add(live->m_replayed, sent);
-  return NULL;
+  return resync;
+}
+
+/* A replay in progress: held by the subscription until it ends. */
+typedef struct replay_ctx_s {
+  op_live_t *live;
+  op_store_t *store;
+  char tenant[OP_AUTH_ID_MAX + 1];
+} replay_ctx_t;
+
+static void replay_continue(op_hub_sub_t *sub, void *ud);
+
+/* Ends the replay (live from now on, after a resync if one is due) or waits
+ * for the frames in flight to leave before the next step. */
+static void replay_next(op_hub_sub_t *sub, replay_ctx_t *ctx, const char *resync, int caught_up) {
+  if (resync) {
+    /* Continue live from the newest position; the snapshot fills the gap. */
+    int64_t newest = newest_position(ctx->live, ctx->store, ctx->tenant);
+    send_resync(ctx->live, sub, resync);
+    op_hub_sub_set_position(sub, newest);
+    caught_up = 1;
+  }
+  if (!caught_up) {
+    op_hub_sub_on_drain(sub, replay_continue, ctx);
+    return;
+  }
+  op_hub_sub_hold(sub, 0);
+  op_hub_sub_set_data(sub, NULL);
+  free(ctx);
+}
+
+static void replay_continue(op_hub_sub_t *sub, void *ud) {
+  replay_ctx_t *ctx = ud;
+  int caught_up;
+  const char *resync = replay_step(ctx->live, ctx->store, sub, ctx->tenant, &caught_up);
+  replay_next(sub, ctx, resync, caught_up);
 }
 
 /* ud is the connection's data: the subscription, once there is one. */
@@ -277,6 +342,7 @@ static void on_stream_close(op_http_conn_t *conn, void *ud) {
   if (sub == NULL)
     return;
   op_hub_t *hub = op_hub_sub_hub(sub);
+  free(op_hub_sub_data(sub)); /* a replay cut short */
   op_hub_unsubscribe(sub);
   op_health_set_number("sse", "connections", op_hub_count(hub));
 }
@@ -329,6 +395,7 @@ static void sse_handler(op_http_req_t *req, void *ud) {
     return;
   }
   op_http_conn_set_data(conn, sub);
+  op_http_stream_set_sndbuf(conn, STREAM_SNDBUF);
   op_health_set_number("sse", "connections", op_hub_count(live->hub));
 
   char hello[512], ts[OP_ISO8601_LEN];
@@ -345,13 +412,21 @@ static void sse_handler(op_http_req_t *req, void *ud) {
     op_hub_send(sub, first);
     op_frame_release(first);
   }
-  if (last_id && !resync)
-    resync = replay(live, store, sub, tenant);
   if (resync) {
-    /* Continue live from the newest position; the snapshot fills the gap. */
     int64_t newest = newest_position(live, store, tenant);
     send_resync(live, sub, resync);
     op_hub_sub_set_position(sub, newest);
+  } else if (last_id) {
+    replay_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+      op_http_stream_close(conn);
+      return;
+    }
+    *ctx = (replay_ctx_t){.live = live, .store = store};
+    snprintf(ctx->tenant, sizeof ctx->tenant, "%s", tenant);
+    op_hub_sub_set_data(sub, ctx);
+    op_hub_sub_hold(sub, 1);
+    replay_continue(sub, ctx);
   }
 }
 
