@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/trace.h"
 #include "core/log.h"
 #include "kafka/kafka.h"
 
@@ -47,13 +48,6 @@ rd_kafka_conf_t *op_kafka_conf_new(const op_config_t *cfg, const char *brokers, 
   return conf;
 }
 
-static int is_hex(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return 0;
-  return 1;
-}
-
 int op_kafka_trace_id(const rd_kafka_message_t *msg, char *out, size_t outlen) {
   rd_kafka_headers_t *hdrs;
   const void *val;
@@ -61,11 +55,5 @@ int op_kafka_trace_id(const rd_kafka_message_t *msg, char *out, size_t outlen) {
   if (outlen < 33 || rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       rd_kafka_header_get_last(hdrs, "traceparent", &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
     return OP_ENOENT;
-  /* version "-" trace-id(32) "-" parent-id(16) "-" flags(2) */
-  const char *s = val;
-  if (len < 55 || s[2] != '-' || s[35] != '-' || !is_hex(s + 3, 32))
-    return OP_ENOENT;
-  memcpy(out, s + 3, 32);
-  out[32] = '\0';
-  return 0;
+  return op_trace_parse(val, len, out) == 0 ? 0 : OP_ENOENT;
 }

@@ -89,16 +89,18 @@ class Broker(Process):
         self.bootstrap = line
 
 
-class Notify(Process):
-    """`orderpulse notify` on a free port, started and awaited until consuming."""
+class Service(Process):
+    """`orderpulse <command>` (a service) on a free port, started and awaited
+    until its Kafka consumer is up (/health says kafka ok)."""
 
-    def __init__(self, broker, db_url, extra_env=None, name="notify", wait=True):
+    def __init__(self, command, broker, db_url, extra_env=None, name=None, wait=True,
+                 args=()):
         self.port = free_port()
         env = {"KAFKA_BROKERS": broker.bootstrap, "DATABASE_URL": db_url, "PORT": str(self.port),
                "JWT_SECRET": JWT_SECRET,
                "HTTP_HOST": "127.0.0.1", "LOG_LEVEL": "info", "KAFKA_SESSION_TIMEOUT_MS": "6000"}
         env.update(extra_env or {})
-        super().__init__(name, [OP_BIN, "notify"], env=env)
+        super().__init__(name or command, [OP_BIN, command, *args], env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         if wait:
             self.wait_ready()
@@ -134,6 +136,13 @@ class Notify(Process):
             if key == name or key.startswith(name + "{"):
                 total += value
         return total
+
+
+class Notify(Service):
+    """`orderpulse notify` on a free port, started and awaited until consuming."""
+
+    def __init__(self, broker, db_url, extra_env=None, name="notify", wait=True):
+        super().__init__("notify", broker, db_url, extra_env, name, wait)
 
 
 class Database:
