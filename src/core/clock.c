@@ -48,41 +48,40 @@ static int digits(const char *s, int n, int *out) {
 
 /* A strict RFC 3339 date-time reader. strptime() accepts too much (missing
  * fields, locale-dependent input), so the fixed layout is checked here. */
-int op_parse_rfc3339(const char *s, int64_t *ms_out) {
-  int year, mon, day, hour, min, sec, msec = 0;
-  if (strlen(s) < 20 || digits(s, 4, &year) || s[4] != '-' || digits(s + 5, 2, &mon) ||
-      s[7] != '-' || digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
-      digits(s + 11, 2, &hour) || s[13] != ':' || digits(s + 14, 2, &min) || s[16] != ':' ||
-      digits(s + 17, 2, &sec))
+int op_parse_rfc3339_us(const char *s, size_t len, int64_t *us_out) {
+  int year, mon, day, hour, min, sec;
+  int64_t usec = 0;
+  if (len < 20 || digits(s, 4, &year) || s[4] != '-' || digits(s + 5, 2, &mon) || s[7] != '-' ||
+      digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &hour) ||
+      s[13] != ':' || digits(s + 14, 2, &min) || s[16] != ':' || digits(s + 17, 2, &sec))
     return OP_EINVAL;
   if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
     return OP_EINVAL;
-  const char *p = s + 19;
-  if (*p == '.') {
-    int scale = 100, n = 0;
-    p++;
-    while (*p >= '0' && *p <= '9') {
-      msec += (*p - '0') * scale;
+  size_t i = 19;
+  if (i < len && s[i] == '.') {
+    int64_t scale = 100000;
+    size_t n = 0;
+    for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++) {
+      usec += (s[i] - '0') * scale; /* digits past the microsecond add 0 */
       scale /= 10;
-      p++;
-      n++;
     }
     if (n == 0)
       return OP_EINVAL;
   }
   int offset_min = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
+  if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+    i++;
+  } else if (i + 6 <= len && (s[i] == '+' || s[i] == '-')) {
     int oh, om;
-    if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+    if (digits(s + i + 1, 2, &oh) || s[i + 3] != ':' || digits(s + i + 4, 2, &om) || oh > 23 ||
+        om > 59)
       return OP_EINVAL;
-    offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
-    p += 6;
+    offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+    i += 6;
   } else {
     return OP_EINVAL;
   }
-  if (*p != '\0')
+  if (i != len)
     return OP_EINVAL;
   struct tm tm = {0};
   tm.tm_year = year - 1900;
@@ -92,6 +91,14 @@ int op_parse_rfc3339(const char *s, int64_t *ms_out) {
   tm.tm_min = min;
   tm.tm_sec = sec;
   time_t t = timegm(&tm);
-  *ms_out = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + msec;
+  *us_out = ((int64_t)t - (int64_t)offset_min * 60) * 1000000 + usec;
   return 0;
+}
+
+int op_parse_rfc3339(const char *s, int64_t *ms_out) {
+  int64_t us;
+  int rc = op_parse_rfc3339_us(s, strlen(s), &us);
+  if (rc == 0)
+    *ms_out = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+  return rc;
 }

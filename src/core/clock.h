@@ -20,4 +20,8 @@ char *op_iso8601(int64_t ms, char *out);
  * "Z" or "+hh:mm" offset) into ms since the epoch. Returns 0 or OP_EINVAL. */
 int op_parse_rfc3339(const char *s, int64_t *ms_out);
 
+/* The same for len bytes at s (not necessarily NUL-terminated), into
+ * microseconds since the epoch (digits past the microsecond are ignored). */
+int op_parse_rfc3339_us(const char *s, size_t len, int64_t *us_out);
+
 #endif

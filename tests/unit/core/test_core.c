@@ -20,6 +20,13 @@ static void test_rfc3339(void **state) {
   assert_int_equal(op_parse_rfc3339("2026-11-23T11:00:00.5+01:00", &ms), 0);
   assert_int_equal(ms, 1795428000500LL);
   assert_int_equal(op_parse_rfc3339("2026-11-23T10:00:00Z", &ms), 0);
+  int64_t us;
+  const char *t = "2026-11-23T10:00:00.123456789Z trailing";
+  assert_int_equal(op_parse_rfc3339_us(t, 30, &us), 0);
+  assert_int_equal(us, 1795428000123456LL);
+  assert_int_equal(op_parse_rfc3339_us(t, 31, &us), OP_EINVAL);
+  assert_int_equal(op_parse_rfc3339("1969-12-31T23:59:59.9995Z", &ms), 0);
+  assert_int_equal(ms, -1); /* floor, not truncation towards zero */
   const char *bad[] = {"",
                        "yesterday",
                        "2026-11-23",
