@@ -13,6 +13,7 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -313,13 +314,27 @@ def tcp_wmem_max():
 FRAME_BYTES = 1250  # one big_events frame on the wire
 
 
-def produce_while_reading(broker, fleet, events):
-    p = Producer(broker.bootstrap)
-    for i, e in enumerate(events):
-        p.send("orders.events", e, key=e["order_id"].encode())
-        if i % 50 == 49:
-            fleet.poll(0)  # the normal clients keep reading meanwhile
-    p.flush()
+def produce_while_reading(broker, fleet, events, timeout=120):
+    """Produces events from a thread while the fleet's clients read all along:
+    a client of the fleet is a normal, reading client, never a slow one."""
+    failure = []
+
+    def produce():
+        try:
+            p = Producer(broker.bootstrap)
+            for e in events:
+                p.send("orders.events", e, key=e["order_id"].encode())
+            p.flush()
+        except Exception as exc:  # reported on the test's thread
+            failure.append(exc)
+
+    t = threading.Thread(target=produce, daemon=True)
+    t.start()
+    deadline = time.monotonic() + timeout
+    while t.is_alive() and time.monotonic() < deadline:
+        fleet.poll(0.02)
+    assert not t.is_alive(), f"producing {len(events)} events took over {timeout}s"
+    assert not failure, failure[0]
 
 
 def open_slow_stream(n, tok):
