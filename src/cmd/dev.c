@@ -4,7 +4,10 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <curl/curl.h>
+
 #include "cmd/cmd.h"
+#include "cmd/demo.h"
 #include "cmd/host.h"
 #include "core/log.h"
 #include "notify/notify.h"
@@ -28,22 +31,75 @@ static int ensure_secret(op_config_t *cfg) {
   return 0;
 }
 
+/* Takes --simulate RATE (orders per second) out of argv. Returns 0, or the
+ * exit code 2 with one line printed. */
+static int take_simulate(int *argc, char **argv, double *rate) {
+  *rate = 0;
+  for (int i = 1; i < *argc; i++) {
+    if (strcmp(argv[i], "--simulate") != 0)
+      continue;
+    char *end = NULL;
+    double v = i + 1 < *argc ? strtod(argv[i + 1], &end) : -1;
+    if (end == NULL || end == argv[i + 1] || *end != '\0' || !(v > 0 && v <= 10000)) {
+      fprintf(stderr, "orderpulse dev: --simulate takes a rate of orders per second in "
+                      "(0, 10000], e.g. --simulate 5\n");
+      return 2;
+    }
+    *rate = v;
+    memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
+    *argc -= 2;
+    return 0;
+  }
+  return 0;
+}
+
+typedef struct dev_state_s {
+  double rate;
+  op_demo_t *demo;
+} dev_state_t;
+
+static void on_ready(op_host_t *host, int port) {
+  dev_state_t *dev = host->ud;
+  if (op_demo_print_users(&host->cfg, stdout) != 0)
+    op_log_error("dev", "cannot sign the demo users' tokens");
+  dev->demo = op_demo_start(&host->cfg, port, dev->rate);
+}
+
+static void on_stop(op_host_t *host) {
+  dev_state_t *dev = host->ud;
+  op_demo_stop(dev->demo);
+  dev->demo = NULL;
+}
+
 static int run(int argc, char **argv) {
   if (op_cmd_wants_help(argc, argv)) {
-    printf("usage: orderpulse dev [--setting VALUE ...]\n\n"
+    printf("usage: orderpulse dev [--simulate RATE] [--setting VALUE ...]\n\n"
            "Starts the embedded dev broker (unless KAFKA_BROKERS is set) and every service\n"
            "in one process, served on one port (PORT, default 8080), with SQLite in data/\n"
-           "unless DATABASE_URL says otherwise. Prints a ready line with the URL.\n\n");
+           "unless DATABASE_URL says otherwise. Prints a ready line with the URL, then one\n"
+           "line per demo user (two tenants, an Owner and a Staff user each) with a signed\n"
+           "token, and gives the demo catalogue its stock.\n\n"
+           "  --simulate RATE   place RATE random orders per second through the API\n\n");
     op_config_usage(stdout);
     return 0;
   }
+  dev_state_t dev = {0};
+  int rc = take_simulate(&argc, argv, &dev.rate);
+  if (rc)
+    return rc;
   op_host_t host;
-  int rc = op_host_init(&host, "dev", &argc, argv);
+  rc = op_host_init(&host, "dev", &argc, argv);
   if (rc == 0 && ensure_secret(&host.cfg) != 0)
     rc = 1;
+  if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    rc = 1;
   if (rc == 0) {
+    host.on_ready = on_ready;
+    host.on_stop = on_stop;
+    host.ud = &dev;
     static const op_service_t *const services[] = {&op_notify_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 1);
+    curl_global_cleanup();
   }
   op_host_close(&host);
   return rc;

@@ -122,7 +122,11 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
              op_http_server_port(host->server), host->brokers);
       fflush(stdout);
     }
+    if (host->on_ready)
+      host->on_ready(host, op_http_server_port(host->server));
     rc = wait_for_end(host, services, svcs, n);
+    if (host->on_stop)
+      host->on_stop(host);
   }
   if (host->server)
     op_http_server_stop(host->server);

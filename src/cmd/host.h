@@ -18,6 +18,12 @@ typedef struct op_host_s {
   const char *brokers;
   op_http_router_t *router;
   op_http_server_t *server;
+  /* Optional: called once every service runs and the ready line is out
+   * (port: where HTTP listens), and once when the host starts stopping,
+   * before the HTTP server stops. */
+  void (*on_ready)(struct op_host_s *host, int port);
+  void (*on_stop)(struct op_host_s *host);
+  void *ud;
 } op_host_t;
 
 /* Loads the configuration and rejects leftover arguments (exit code 2, one

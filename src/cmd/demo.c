@@ -1,0 +1,209 @@
+#include "cmd/demo.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define TOKEN_TTL_S (24 * 3600)
+#define DEMO_STOCK 500
+#define BURST_MAX 50 /* orders sent back to back at most, after a pause */
+
+typedef struct demo_user_s {
+  const char *tenant, *user, *role;
+} demo_user_t;
+
+static const demo_user_t users[] = {
+    {"t_acme", "u_acme_owner", "Owner"},
+    {"t_acme", "u_acme_staff", "Staff"},
+    {"t_globex", "u_globex_owner", "Owner"},
+    {"t_globex", "u_globex_staff", "Staff"},
+};
+#define NUSERS (sizeof users / sizeof users[0])
+
+static const struct {
+  const char *sku, *price;
+} catalogue[] = {
+    {"sku_tee", "19.90"},   {"sku_mug", "12.50"},  {"sku_cap", "15.00"},
+    {"sku_poster", "9.99"}, {"sku_socks", "7.25"}, {"sku_hoodie", "49.00"},
+};
+#define NSKUS (sizeof catalogue / sizeof catalogue[0])
+
+struct op_demo_s {
+  pthread_t thread;
+  int port;
+  double rate;
+  atomic_int stop;
+  char *tokens[NUSERS];
+};
+
+static char *sign(const op_config_t *cfg, const demo_user_t *u) {
+  op_auth_claims_t c;
+  memset(&c, 0, sizeof c);
+  snprintf(c.sub, sizeof c.sub, "%s", u->user);
+  snprintf(c.tenant_id, sizeof c.tenant_id, "%s", u->tenant);
+  snprintf(c.roles[0], sizeof c.roles[0], "%s", u->role);
+  c.nroles = 1;
+  c.exp = op_now_ms() / 1000 + TOKEN_TTL_S;
+  char *tok = NULL;
+  if (op_auth_sign(cfg->jwt_secret, strlen(cfg->jwt_secret), &c, &tok) != 0)
+    return NULL;
+  return tok;
+}
+
+int op_demo_print_users(const op_config_t *cfg, FILE *out) {
+  for (size_t i = 0; i < NUSERS; i++) {
+    char *tok = sign(cfg, &users[i]);
+    if (tok == NULL)
+      return -1;
+    fprintf(out, "demo user: tenant=%s user=%s roles=%s token=%s\n", users[i].tenant, users[i].user,
+            users[i].role, tok);
+    free(tok);
+  }
+  fflush(out);
+  return 0;
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud) {
+  (void)ptr;
+  (void)ud;
+  return size * nmemb;
+}
+
+/* One request; returns the HTTP status, or 0 when there was no answer. */
+static long request(CURL *curl, const char *method, const char *url, const char *token,
+                    const char *body, const char *idem_key) {
+  char auth[2048], idem[128];
+  struct curl_slist *h = NULL;
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+  h = curl_slist_append(h, auth);
+  h = curl_slist_append(h, "Content-Type: application/json");
+  if (idem_key) {
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", idem_key);
+    h = curl_slist_append(h, idem);
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK)
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  return status;
+}
+
+static uint32_t rnd(void) {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+    v = (uint32_t)op_mono_ns();
+  return v;
+}
+
+/* Stock for every sku of each tenant that has none yet (an owner's PUT). */
+static void seed_stock(op_demo_t *d, CURL *curl) {
+  char url[256], body[64];
+  for (size_t u = 0; u < NUSERS; u++) {
+    if (strcmp(users[u].role, "Owner") != 0)
+      continue;
+    for (size_t s = 0; s < NSKUS && !atomic_load(&d->stop); s++) {
+      snprintf(url, sizeof url, "http://127.0.0.1:%d/api/inventory/%s", d->port, catalogue[s].sku);
+      if (request(curl, "GET", url, d->tokens[u], NULL, NULL) == 200)
+        continue;
+      snprintf(body, sizeof body, "{\"quantity\":%d}", DEMO_STOCK);
+      long st = request(curl, "PUT", url, d->tokens[u], body, NULL);
+      if (st != 200)
+        op_log_warn("demo", "setting the stock of %s/%s answered %ld", users[u].tenant,
+                    catalogue[s].sku, st);
+    }
+  }
+}
+
+static void place_order(op_demo_t *d, CURL *curl, uint64_t n) {
+  char body[1024], url[128], key[64];
+  size_t len = (size_t)snprintf(body, sizeof body,
+                                "{\"currency\":\"EUR\",\"reference\":\"SIM-%llu\","
+                                "\"line_items\":[",
+                                (unsigned long long)n);
+  unsigned items = 1 + rnd() % 3;
+  for (unsigned i = 0; i < items; i++) {
+    size_t s = (rnd() % NSKUS + i) % NSKUS; /* distinct skus within an order */
+    len += (size_t)snprintf(body + len, sizeof body - len,
+                            "%s{\"sku\":\"%s\",\"qty\":%u,\"unit_price\":\"%s\"}", i ? "," : "",
+                            catalogue[s].sku, 1 + rnd() % 3, catalogue[s].price);
+  }
+  snprintf(body + len, sizeof body - len, "]}");
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/api/orders", d->port);
+  snprintf(key, sizeof key, "sim-%08x%08x", rnd(), rnd());
+  long st = request(curl, "POST", url, d->tokens[rnd() % NUSERS], body, key);
+  if (st != 201)
+    op_log_warn("demo", "a simulated order was answered %ld", st);
+}
+
+static void *run(void *arg) {
+  op_demo_t *d = arg;
+  CURL *curl = curl_easy_init();
+  if (curl == NULL) {
+    op_log_error("demo", "cannot create an HTTP client");
+    return NULL;
+  }
+  seed_stock(d, curl);
+  uint64_t start = op_mono_ns(), placed = 0;
+  while (d->rate > 0 && !atomic_load(&d->stop)) {
+    /* The orders due by now, at most a burst: a slow answer is not made up
+     * for by a flood afterwards. */
+    double due = (double)(op_mono_ns() - start) / 1e9 * d->rate;
+    if ((double)placed + BURST_MAX < due)
+      placed = (uint64_t)due - BURST_MAX;
+    if ((double)placed < due) {
+      place_order(d, curl, ++placed);
+      continue;
+    }
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* pacing: the next order is due in the future */
+  }
+  curl_easy_cleanup(curl);
+  return NULL;
+}
+
+op_demo_t *op_demo_start(const op_config_t *cfg, int port, double rate) {
+  op_demo_t *d = calloc(1, sizeof *d);
+  if (d == NULL)
+    return NULL;
+  d->port = port;
+  d->rate = rate;
+  for (size_t i = 0; i < NUSERS; i++) {
+    if ((d->tokens[i] = sign(cfg, &users[i])) == NULL) {
+      op_demo_stop(d);
+      return NULL;
+    }
+  }
+  if (pthread_create(&d->thread, NULL, run, d) != 0) {
+    op_log_error("demo", "cannot start the demo client");
+    d->thread = 0;
+    op_demo_stop(d);
+    return NULL;
+  }
+  return d;
+}
+
+void op_demo_stop(op_demo_t *d) {
+  if (d == NULL)
+    return;
+  atomic_store(&d->stop, 1);
+  if (d->thread)
+    pthread_join(d->thread, NULL);
+  for (size_t i = 0; i < NUSERS; i++)
+    free(d->tokens[i]);
+  free(d);
+}
