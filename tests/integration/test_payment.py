@@ -180,6 +180,25 @@ def test_failure_rate_one_declines_every_order(broker, db_url, db):
         assert svc.stop() == 0, svc.log_text()[-3000:]
 
 
+def test_gateway_unavailable_after_max_attempts(broker, db_url, db):
+    # With at most 2 attempts, a .99 order (transient twice) fails; another succeeds.
+    flaky, fine = order("6.99"), order("6.00")
+    svc = start(broker, db_url, PAYMENT_MAX_ATTEMPTS="2")
+    col = Collector(broker)
+    try:
+        produce(broker, [flaky, fine])
+        got = col.wait_orders([flaky["order_id"], fine["order_id"]])
+        p = payment(got[flaky["order_id"]][0])
+        assert (p["state"], p["reason"]) == ("failed", "gateway_unavailable")
+        assert payment(got[fine["order_id"]][0])["state"] == "succeeded"
+        assert db.scalar("SELECT attempts FROM payment_payments WHERE order_id = ?",
+                         (flaky["order_id"],)) == 2
+        assert svc.metrics()['orderpulse_payment_attempts_total{result="transient"}'] == 2
+    finally:
+        col.close()
+        assert svc.stop() == 0, svc.log_text()[-3000:]
+
+
 def test_redelivered_order_gets_the_same_outcome(broker, db_url, db):
     first = [order("3.00"), order("10.13"), order("8.99")]
     svc = start(broker, db_url)
