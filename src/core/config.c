@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,12 @@ static const setting_t settings[] = {
       "how long event ids are kept for deduplication"),
     I("CONSUMER_BATCH_SIZE", consumer_batch_size, "5000", 1, 20000,
       "events applied per database transaction"),
+    I("PAYMENT_LATENCY_MS", payment_latency_ms, "0", 0, 60000,
+      "simulated payment gateway: time each charge takes"),
+    S("PAYMENT_FAILURE_RATE", payment_failure_rate, "0.0",
+      "simulated payment gateway: share of charges declined (card_declined), 0.0 to 1.0"),
+    I("PAYMENT_MAX_ATTEMPTS", payment_max_attempts, "8", 1, 100,
+      "gateway attempts per payment before it fails with gateway_unavailable"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -197,6 +204,26 @@ int op_config_load(op_config_t *cfg, int *argc, char **argv, char *errbuf, size_
     return OP_ECONFIG;
   }
   op_log_set_level(level);
+  double rate;
+  if (op_config_parse_rate(cfg->payment_failure_rate, &rate)) {
+    snprintf(errbuf, errlen, "PAYMENT_FAILURE_RATE: '%s' is not a number from 0.0 to 1.0",
+             cfg->payment_failure_rate);
+    return OP_ECONFIG;
+  }
+  return 0;
+}
+
+int op_config_parse_rate(const char *s, double *out) {
+  /* strtod alone would take leading spaces, "nan", "inf" and hex floats. */
+  if (s == NULL || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+    return OP_EINVAL;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || *end != '\0' || strchr(s, 'x') || strchr(s, 'X') || !isfinite(v) || v < 0.0 ||
+      v > 1.0)
+    return OP_EINVAL;
+  *out = v;
   return 0;
 }
 

@@ -37,6 +37,9 @@ typedef struct op_config_s {
   char *log_level;
   int64_t event_retention_hours;
   int64_t consumer_batch_size;
+  int64_t payment_latency_ms;
+  char *payment_failure_rate; /* text; op_config_load checks it with op_config_parse_rate */
+  int64_t payment_max_attempts;
 } op_config_t;
 
 /*
@@ -56,6 +59,10 @@ void op_config_usage(FILE *out);
 
 /* Writes url with any password replaced by "****" into out. */
 void op_config_mask_url(const char *url, char *out, size_t outlen);
+
+/* Parses a rate: a finite decimal number from 0 to 1 ("0", "0.25", "1.0").
+ * Returns 0 or OP_EINVAL. */
+int op_config_parse_rate(const char *s, double *out);
 
 /* True when the Kafka brokers are the embedded dev broker. */
 int op_config_embedded_kafka(const op_config_t *cfg);
