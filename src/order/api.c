@@ -54,8 +54,8 @@ static int authenticate(op_order_t *svc, op_http_req_t *req, op_auth_claims_t *c
     return OP_EAUTH;
   }
   const char *secret = svc->cfg->jwt_secret;
-  if (len < 0 || op_auth_verify(secret, strlen(secret), token, op_now_ms() / 1000,
-                                OP_AUTH_LEEWAY_S, claims, NULL) != 0) {
+  if (len < 0 || op_auth_verify(secret, strlen(secret), token, op_now_ms() / 1000, OP_AUTH_LEEWAY_S,
+                                claims, NULL) != 0) {
     op_http_respond_error(req, 401, "unauthorized", "the token is invalid or expired");
     return OP_EAUTH;
   }

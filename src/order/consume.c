@@ -59,16 +59,15 @@ static int apply_stock(op_order_tx_t *tx, op_order_row_t *row) {
                       "SELECT COUNT(*) FROM order_stock WHERE order_id = $1"
                       " AND state = 'out_of_stock'",
                       row->order_id, &rc);
-  const char *to = rc == 0 ? op_order_after_stock(row->status, row->sku_count, reserved, oos)
-                           : NULL;
+  const char *to =
+      rc == 0 ? op_order_after_stock(row->status, row->sku_count, reserved, oos) : NULL;
   return to ? op_order_transition(tx, row, to) : rc;
 }
 
 /* Reads the order a message is about; 1 with dead filled when the message
  * names no order of its tenant. */
 static int load_order(op_order_tx_t *tx, const char *order_id, const char *tenant_id,
-                      op_rows_t **rows, op_order_row_t *row, size_t index, dead_t *dead,
-                      int *rc) {
+                      op_rows_t **rows, op_order_row_t *row, size_t index, dead_t *dead, int *rc) {
   *rc = op_order_repo_get(tx->store, order_id, NULL, rows, row);
   if (*rc == OP_ENOENT) {
     *rc = 0;
@@ -76,8 +75,8 @@ static int load_order(op_order_tx_t *tx, const char *order_id, const char *tenan
                     order_id);
   }
   if (*rc == 0 && strcmp(row->tenant_id, tenant_id) != 0)
-    return set_dead(dead, index, "tenant_mismatch",
-                    "tenant_id is not the tenant of order %.200s", order_id);
+    return set_dead(dead, index, "tenant_mismatch", "tenant_id is not the tenant of order %.200s",
+                    order_id);
   return 0;
 }
 
@@ -103,8 +102,9 @@ static int apply_payment(op_order_t *svc, op_order_tx_t *tx, const op_order_paym
   } else if (rc == 0) {
     const char *to = op_order_after_payment(row.status, p->succeeded);
     if (to == NULL)
-      op_log(OP_LOG_INFO, "order", tx->trace_id, "payment %s (%s) for order %s in status %s: no change",
-             p->payment_id, p->state, p->order_id, row.status);
+      op_log(OP_LOG_INFO, "order", tx->trace_id,
+             "payment %s (%s) for order %s in status %s: no change", p->payment_id, p->state,
+             p->order_id, row.status);
     if (to)
       rc = op_order_transition(tx, &row, to);
     if (rc == 0 && to && strcmp(to, "paid") == 0)
@@ -142,8 +142,8 @@ static int apply_stock_record(op_order_t *svc, op_order_tx_t *tx, const op_order
 
 /* Applies one message inside the batch's transaction. Returns 0 or OP_E*;
  * *is_dead when it goes to the DLQ instead. */
-static int apply_message(op_order_t *svc, op_order_tx_t *tx, rd_kafka_message_t *msg,
-                         size_t index, dead_t *dead, int *is_dead) {
+static int apply_message(op_order_t *svc, op_order_tx_t *tx, rd_kafka_message_t *msg, size_t index,
+                         dead_t *dead, int *is_dead) {
   const char *topic = rd_kafka_topic_name(msg->rkt);
   char header_trace[OP_TRACE_ID_LEN + 1];
   int has_trace = op_kafka_trace_id(msg, header_trace, sizeof header_trace) == 0;

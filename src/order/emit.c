@@ -42,8 +42,8 @@ void op_order_new_id(char out[37]) {
 void op_order_new_uuid(char out[37]) {
   char hex[33];
   random_hex(hex, 16);
-  hex[12] = '4';                             /* version 4 */
-  hex[16] = "89ab"[(hex[16] - '0') & 3];     /* variant 10xx */
+  hex[12] = '4';                         /* version 4 */
+  hex[16] = "89ab"[(hex[16] - '0') & 3]; /* variant 10xx */
   snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
@@ -56,10 +56,11 @@ static int outbox_add(op_order_tx_t *tx, const char *topic, const char *key, con
   op_traceparent(tx->trace_id, traceparent);
   snprintf(now, sizeof now, "%" PRId64, tx->now_ms);
   const char *params[] = {topic, key, text, traceparent, now};
-  int rc = op_store_exec(tx->store,
-                         "INSERT INTO order_outbox (topic, msg_key, payload, traceparent, created_at)"
-                         " VALUES ($1, $2, $3, $4, $5)",
-                         5, params, NULL);
+  int rc =
+      op_store_exec(tx->store,
+                    "INSERT INTO order_outbox (topic, msg_key, payload, traceparent, created_at)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    5, params, NULL);
   free(text);
   return rc;
 }
@@ -100,9 +101,9 @@ static int emit_change(op_order_tx_t *tx, const op_order_row_t *row, const char 
 
 int op_order_emit_created(op_order_tx_t *tx, const op_order_row_t *row, const json_t *items) {
   char ts[OP_ISO8601_LEN];
-  json_t *msg = json_pack("{s:s, s:s, s:s, s:O, s:s, s:s}", "order_id", row->order_id,
-                          "tenant_id", row->tenant_id, "user_id", row->user_id, "line_items",
-                          items, "total_amount", row->total_amount, "currency", row->currency);
+  json_t *msg = json_pack("{s:s, s:s, s:s, s:O, s:s, s:s}", "order_id", row->order_id, "tenant_id",
+                          row->tenant_id, "user_id", row->user_id, "line_items", items,
+                          "total_amount", row->total_amount, "currency", row->currency);
   if (msg == NULL)
     return OP_ENOMEM;
   if (row->reference)

@@ -75,8 +75,8 @@ typedef struct op_order_row_s {
 
 /* Reads order_id (of tenant_id, or of any tenant when tenant_id is NULL).
  * Returns 0 with *rows (caller frees) and row filled, OP_ENOENT, or OP_E*. */
-int op_order_repo_get(op_store_t *st, const char *order_id, const char *tenant_id,
-                      op_rows_t **rows, op_order_row_t *row);
+int op_order_repo_get(op_store_t *st, const char *order_id, const char *tenant_id, op_rows_t **rows,
+                      op_order_row_t *row);
 
 /* Reads row i of rows from op_order_repo_get / _list. */
 void op_order_repo_row(const op_rows_t *rows, size_t i, op_order_row_t *row);

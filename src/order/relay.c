@@ -62,8 +62,7 @@ op_order_relay_t *op_order_relay_new(const op_config_t *cfg, const char *brokers
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&r->cv, &attr);
   pthread_condattr_destroy(&attr);
-  r->m_pending =
-      op_gauge("orderpulse_outbox_pending", "Order outbox rows not yet published", NULL);
+  r->m_pending = op_gauge("orderpulse_outbox_pending", "Order outbox rows not yet published", NULL);
   r->m_published = op_counter("orderpulse_outbox_published_total",
                               "Order outbox messages published and acknowledged", NULL);
   if ((r->store = op_store_open(cfg->database_url, errbuf, errlen)) == NULL ||
@@ -126,8 +125,7 @@ static int relay_batch(op_order_relay_t *r) {
   if (rc == 0) {
     op_counter_add(r->m_published, n);
   } else {
-    op_log_error("order", "outbox: publishing %zu rows failed: %s (retrying)", n,
-                 op_strerror(rc));
+    op_log_error("order", "outbox: publishing %zu rows failed: %s (retrying)", n, op_strerror(rc));
     /* Anything produced but not acknowledged must not stay queued behind the
      * next attempt's copies: wait for it here. */
     op_producer_flush(r->producer, FLUSH_TIMEOUT_MS);

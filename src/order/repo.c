@@ -8,7 +8,7 @@
 #include "order/internal.h"
 
 #define COLS                                                                                       \
-  "seq, order_id, tenant_id, user_id, status, currency, total_amount, reference, line_items,"     \
+  "seq, order_id, tenant_id, user_id, status, currency, total_amount, reference, line_items,"      \
   " sku_count, created_at, updated_at"
 
 static int64_t int_at(const op_rows_t *rows, size_t i, int col) {
@@ -32,14 +32,15 @@ void op_order_repo_row(const op_rows_t *rows, size_t i, op_order_row_t *row) {
   row->updated_at = int_at(rows, i, 11);
 }
 
-int op_order_repo_get(op_store_t *st, const char *order_id, const char *tenant_id,
-                      op_rows_t **rows, op_order_row_t *row) {
+int op_order_repo_get(op_store_t *st, const char *order_id, const char *tenant_id, op_rows_t **rows,
+                      op_order_row_t *row) {
   const char *params[] = {order_id, tenant_id};
-  int rc = tenant_id ? op_store_exec(st, "SELECT " COLS " FROM order_orders"
-                                         " WHERE order_id = $1 AND tenant_id = $2",
+  int rc = tenant_id ? op_store_exec(st,
+                                     "SELECT " COLS " FROM order_orders"
+                                     " WHERE order_id = $1 AND tenant_id = $2",
                                      2, params, rows)
-                     : op_store_exec(st, "SELECT " COLS " FROM order_orders WHERE order_id = $1",
-                                     1, params, rows);
+                     : op_store_exec(st, "SELECT " COLS " FROM order_orders WHERE order_id = $1", 1,
+                                     params, rows);
   if (rc != 0)
     return rc;
   if (op_rows_count(*rows) == 0) {
@@ -74,9 +75,9 @@ int op_order_repo_insert(op_store_t *st, const op_order_row_t *row) {
   char skus[24], created[24];
   snprintf(skus, sizeof skus, "%" PRId64, row->sku_count);
   snprintf(created, sizeof created, "%" PRId64, row->created_at);
-  const char *params[] = {row->order_id,     row->tenant_id, row->user_id,    row->status,
-                          row->currency,     row->total_amount, row->reference, row->line_items,
-                          skus,              created};
+  const char *params[] = {
+      row->order_id,     row->tenant_id, row->user_id,    row->status, row->currency,
+      row->total_amount, row->reference, row->line_items, skus,        created};
   return op_store_exec(st,
                        "INSERT INTO order_orders (order_id, tenant_id, user_id, status, currency,"
                        " total_amount, reference, line_items, sku_count, created_at, updated_at)"
@@ -89,10 +90,9 @@ json_t *op_order_repo_json(const op_order_row_t *row) {
   json_t *items = json_loads(row->line_items, 0, NULL);
   if (items == NULL)
     return NULL;
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "order_id", row->order_id, "status",
-                   row->status, "total_amount", row->total_amount, "currency", row->currency,
-                   "line_items", items, "reference",
-                   row->reference ? json_string(row->reference) : json_null(), "created_at",
-                   op_iso8601(row->created_at, created), "updated_at",
-                   op_iso8601(row->updated_at, updated));
+  return json_pack(
+      "{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "order_id", row->order_id, "status", row->status,
+      "total_amount", row->total_amount, "currency", row->currency, "line_items", items,
+      "reference", row->reference ? json_string(row->reference) : json_null(), "created_at",
+      op_iso8601(row->created_at, created), "updated_at", op_iso8601(row->updated_at, updated));
 }

@@ -196,7 +196,7 @@ int op_order_idem_key_ok(const char *key) {
 
 /* ---- state machine ------------------------------------------------------ */
 
-static const char *const STATUSES[] = {"created",  "paid",         "payment_failed", "reserved",
+static const char *const STATUSES[] = {"created",      "paid",      "payment_failed", "reserved",
                                        "out_of_stock", "cancelled", "fulfilled"};
 
 int op_order_status_known(const char *s) {
@@ -250,8 +250,8 @@ static json_t *load_object(const char *data, size_t len, op_contract_error_t *er
   json_t *doc = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (doc == NULL) {
     int dup = strstr(jerr.text, "duplicate") != NULL;
-    fail(err, dup ? "duplicate_key" : "invalid_json", "%s", dup ? "a member name appears twice"
-                                                                : "the message is not valid JSON");
+    fail(err, dup ? "duplicate_key" : "invalid_json", "%s",
+         dup ? "a member name appears twice" : "the message is not valid JSON");
     return NULL;
   }
   if (!json_is_object(doc)) {
@@ -360,7 +360,8 @@ int op_order_parse_payment(const char *data, size_t len, op_order_payment_t *out
     fail(err, "invalid_currency", "%s must be three capital letters", "currency");
     goto invalid;
   }
-  if (check_timestamp(doc, "processed_at", err) != 0 || (p.trace_id = check_trace_id(doc, err)) == NULL)
+  if (check_timestamp(doc, "processed_at", err) != 0 ||
+      (p.trace_id = check_trace_id(doc, err)) == NULL)
     goto invalid;
   *out = p;
   return 0;
@@ -402,7 +403,8 @@ int op_order_parse_stock(const char *data, size_t len, op_order_stock_t *out,
     fail(err, "wrong_type", "%s must be an integer >= 0", "available");
     goto invalid;
   }
-  if (check_timestamp(doc, "processed_at", err) != 0 || (st.trace_id = check_trace_id(doc, err)) == NULL)
+  if (check_timestamp(doc, "processed_at", err) != 0 ||
+      (st.trace_id = check_trace_id(doc, err)) == NULL)
     goto invalid;
   *out = st;
   return 0;

@@ -343,6 +343,9 @@ def test_payment_and_inventory_drive_the_states(broker, db_url, db, tmp_path):
         tok, staff, clerk = token("t_acme"), token("t_acme", roles=("Staff",)), token("t_acme", roles=())
         new = lambda: post(svc, ORDER, tok).json()["order_id"]  # noqa: E731
         happy, declined, early, short, cancelled = new(), new(), new(), new(), new()
+        reader.wait(lambda r: all(statuses(r, o) == ["created"]
+                                  for o in (happy, declined, early, short, cancelled)),
+                    what="five order_created")
         pay_trace = uuid.uuid4().hex
         p.send("payments.completed", payment(happy, "t_acme"), key=happy,
                headers={"traceparent": f"00-{pay_trace}-{'2' * 16}-01"})
@@ -479,6 +482,7 @@ def test_kill9_during_a_burst_loses_and_doubles_nothing(broker, db_url, db):
     wait_until(lambda: len(answered) >= 40, 60, "40 orders answered")
     svc.kill9()
     stop.set()
+    print("outbox rows left by the kill:", db.scalar("SELECT COUNT(*) FROM order_outbox"))
     for t in threads:
         t.join(timeout=60)
     svc2 = Service("order", broker, db_url, name="order2")
