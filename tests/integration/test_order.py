@@ -515,3 +515,14 @@ def test_kill9_during_a_burst_loses_and_doubles_nothing(broker, db_url, db):
     finally:
         reader.close()
         assert svc2.stop() == 0
+
+
+def test_help_and_configuration_errors():
+    out = run(["order", "--help"])
+    assert out.returncode == 0 and out.stdout.startswith("usage: orderpulse order")
+    assert "order-service" in out.stdout
+    for secret in ("", "short"):
+        out = run(["order"], env={"JWT_SECRET": secret}, timeout=20)
+        assert out.returncode == 2
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "JWT_SECRET" in lines[0], out.stderr
