@@ -11,6 +11,7 @@
 #include "cmd/host.h"
 #include "core/log.h"
 #include "notify/notify.h"
+#include "order/order.h"
 #include "payment/payment.h"
 
 /* Without JWT_SECRET, dev signs and verifies with a random secret of this run
@@ -98,7 +99,8 @@ static int run(int argc, char **argv) {
     host.on_ready = on_ready;
     host.on_stop = on_stop;
     host.ud = &dev;
-    static const op_service_t *const services[] = {&op_notify_service, &op_payment_service};
+    static const op_service_t *const services[] = {&op_notify_service, &op_order_service,
+                                                   &op_payment_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 1);
     curl_global_cleanup();
   }
