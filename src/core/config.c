@@ -65,6 +65,10 @@ static const setting_t settings[] = {
       "how long event ids are kept for deduplication"),
     I("CONSUMER_BATCH_SIZE", consumer_batch_size, "5000", 1, 20000,
       "events applied per database transaction"),
+    I("ANALYTICS_LOW_STOCK_THRESHOLD", analytics_low_stock_threshold, "10", 0, 1000000000,
+      "analytics: a sku whose available stock is below this is low on stock"),
+    I("ANALYTICS_WINDOW_SECONDS", analytics_window_seconds, "60", 1, 3600,
+      "analytics: length of the windows published to analytics.aggregates"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -37,6 +37,8 @@ typedef struct op_config_s {
   char *log_level;
   int64_t event_retention_hours;
   int64_t consumer_batch_size;
+  int64_t analytics_low_stock_threshold; /* analytics: available below this is low */
+  int64_t analytics_window_seconds;      /* analytics: length of a published window */
 } op_config_t;
 
 /*
