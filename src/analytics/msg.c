@@ -356,8 +356,10 @@ int op_an_msg_parse(op_an_kind_t kind, const char *data, size_t len, op_an_msg_t
   } else {
     json_error_t jerr;
     /* Strict JSON as the contracts read it: no member twice, no U+0000
-     * (jansson refuses it unless asked), nothing after the document. */
-    json_t *doc = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &jerr);
+     * (jansson refuses it unless asked), nothing after the document; a
+     * scalar document parses, to be refused as not an object. */
+    json_t *doc =
+        json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
       rc = json_error_code(&jerr) == json_error_duplicate_key
                ? fail(err, "duplicate_key", "an object has the same member name twice")
