@@ -258,22 +258,36 @@ def test_every_message_twice_gives_the_same_summary(broker, db_url):
 
 def test_kill9_mid_stream_and_restart_loses_and_doubles_nothing(broker, db_url, db):
     a, b = two_tenants()
+    # A backlog of a third tenant's orders, consumed in small batches, so that the kill lands
+    # while batches are being applied and committed.
+    c = Dataset("t_gamma")
+    for n in range(600):
+        c.add("orders.created", {
+            "order_id": f"ord_c_{n}", "tenant_id": c.tenant,
+            "line_items": [{"sku": "SKU-9", "qty": 1, "unit_price": "1.00"}],
+            "total_amount": "1.00", "currency": "EUR", "created_at": iso(n)})
+        c.orders += 1
     msgs = a.msgs + b.msgs
     half = len(msgs) // 2
-    svc = start(broker, db_url)
+    small = {"CONSUMER_BATCH_SIZE": "20"}
+    svc = start(broker, db_url, **small)
     produce(broker, msgs[:half])
     wait_consumed(svc, half)
-    produce(broker, msgs[half:])
+    produce(broker, c.msgs + msgs[half:])
+    wait_consumed(svc, half + 100)
     svc.kill9()
-    svc = start(broker, db_url)
+    done = db.scalar("SELECT orders_total FROM analytics_tenants WHERE tenant_id = 't_gamma'")
+    assert (done or 0) < c.orders, "the kill came after the backlog: not mid-stream"
+    svc = start(broker, db_url, **small)
     try:
+        wait_summary(svc, c)
         wait_summary(svc, a)
         wait_summary(svc, b)
         # Nothing is left to redeliver, and what was redelivered changed nothing.
         wait_until(lambda: svc.metric("orderpulse_consumer_lag") == 0, 30, "no lag")
-        assert comparable(summary(svc, a.tenant).json()) == a.expected()
-        assert comparable(summary(svc, b.tenant).json()) == b.expected()
-        assert db.scalar("SELECT COUNT(*) FROM analytics_seen") == len(msgs)
+        for ds in (a, b, c):
+            assert comparable(summary(svc, ds.tenant).json()) == ds.expected()
+        assert db.scalar("SELECT COUNT(*) FROM analytics_seen") == len(msgs) + len(c.msgs)
     finally:
         assert svc.stop() == 0, svc.log_text()[-3000:]
 
