@@ -22,6 +22,7 @@ extern const op_cmd_t op_cmd_dev;
 extern const op_cmd_t op_cmd_validate;
 extern const op_cmd_t op_cmd_order;
 extern const op_cmd_t op_cmd_payment;
+extern const op_cmd_t op_cmd_analytics;
 
 /* True if argv holds --help or -h. */
 int op_cmd_wants_help(int argc, char **argv);

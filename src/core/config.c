@@ -72,6 +72,10 @@ static const setting_t settings[] = {
       "simulated payment gateway: share of charges declined (card_declined), 0.0 to 1.0"),
     I("PAYMENT_MAX_ATTEMPTS", payment_max_attempts, "8", 1, 100,
       "gateway attempts per payment before it fails with gateway_unavailable"),
+    I("ANALYTICS_LOW_STOCK_THRESHOLD", analytics_low_stock_threshold, "10", 0, 1000000000,
+      "analytics: a sku whose available stock is below this is low on stock"),
+    I("ANALYTICS_WINDOW_SECONDS", analytics_window_seconds, "60", 1, 3600,
+      "analytics: length of the windows published to analytics.aggregates"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

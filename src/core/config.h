@@ -40,6 +40,8 @@ typedef struct op_config_s {
   int64_t payment_latency_ms;
   char *payment_failure_rate; /* text; op_config_load checks it with op_config_parse_rate */
   int64_t payment_max_attempts;
+  int64_t analytics_low_stock_threshold; /* analytics: available below this is low */
+  int64_t analytics_window_seconds;      /* analytics: length of a published window */
 } op_config_t;
 
 /*

@@ -1,0 +1,196 @@
+"""The whole platform: order, payment, inventory, notify and analytics as
+separate processes on one broker and one database, driven over their public
+APIs only (REST in, SSE and REST out)."""
+import concurrent.futures
+import uuid
+
+import pytest
+import requests
+
+from harness import Service, wait_until
+from sse import SSEClient, data, token
+
+SERVICES = ["notify", "order", "payment", "inventory", "analytics"]
+TERMINAL = {"reserved", "payment_failed", "out_of_stock", "cancelled", "fulfilled"}
+
+
+class Platform:
+    def __init__(self, broker, db_url):
+        self.broker, self.db_url = broker, db_url
+        self.svc = {}
+        for name in SERVICES:
+            self.start(name)
+
+    def start(self, name):
+        self.svc[name] = Service(name, self.broker, self.db_url)
+        return self.svc[name]
+
+    def url(self, name, path):
+        return self.svc[name].url + path
+
+    def stop(self):
+        bad = []
+        for name, s in self.svc.items():
+            rc = s.stop()
+            if rc != 0:
+                bad.append(f"{name} exited {rc}:\n{s.log_text()[-3000:]}")
+        return bad
+
+    # ---- the public APIs ---------------------------------------------------
+    def set_stock(self, tenant, sku, qty):
+        r = requests.put(self.url("inventory", f"/api/inventory/{sku}"), json={"quantity": qty},
+                         headers=auth(tenant, roles=("Owner",)), timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stock(self, tenant, sku):
+        r = requests.get(self.url("inventory", f"/api/inventory/{sku}"), headers=auth(tenant),
+                         timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def place(self, tenant, items, key=None, timeout=30):
+        body = {"currency": "EUR", "line_items": [
+            {"sku": sku, "qty": qty, "unit_price": price} for sku, qty, price in items]}
+        r = requests.post(self.url("order", "/api/orders"), json=body, timeout=timeout,
+                          headers={**auth(tenant), "Idempotency-Key": key or uuid.uuid4().hex})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def order(self, tenant, order_id):
+        r = requests.get(self.url("order", f"/api/orders/{order_id}"), headers=auth(tenant),
+                         timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait_terminal(self, tenant, order_ids, timeout=90):
+        states = {}
+
+        def done():
+            for oid in order_ids:
+                if states.get(oid) not in TERMINAL:
+                    states[oid] = self.order(tenant, oid)["status"]
+            return all(s in TERMINAL for s in states.values()) and len(states) == len(order_ids)
+        wait_until(done, timeout, f"{len(order_ids)} orders to reach a final state", interval=0.2)
+        return states
+
+    def summary(self, tenant):
+        r = requests.get(self.url("analytics", "/api/analytics/summary"), headers=auth(tenant),
+                         timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def auth(tenant, sub="u_1", roles=("Staff",)):
+    return {"Authorization": "Bearer " + token(tenant, sub=sub, roles=roles)}
+
+
+@pytest.fixture
+def platform(broker, db_url):
+    p = Platform(broker, db_url)
+    yield p
+    bad = p.stop()
+    assert not bad, "\n".join(bad)
+
+
+def test_an_order_reaches_the_browser_created_paid_then_reserved(platform):
+    p = platform
+    p.set_stock("t_shop", "sku_tee", 10)
+    sse = SSEClient(p.svc["notify"].port, token("t_shop"))
+    other = SSEClient(p.svc["notify"].port, token("t_other"))
+    sse.wait_events(lambda evs: evs, what="the connection event")
+    order = p.place("t_shop", [("sku_tee", 2, "19.90")])
+    assert order["status"] == "created" and order["total_amount"] == "39.80"
+    sse.wait_events(lambda evs: len(evs) >= 4, timeout=60, what="three order events")
+    evs = sse.order_events()
+    assert [e["event"] for e in evs] == ["order_created", "order_paid", "order_status_updated"]
+    assert [data(e)["data"]["status"] for e in evs] == ["created", "paid", "reserved"]
+    assert all(data(e)["data"]["order_id"] == order["order_id"] for e in evs)
+    assert [int(e["id"]) for e in evs] == [1, 2, 3]
+    assert p.order("t_shop", order["order_id"])["status"] == "reserved"
+    assert p.stock("t_shop", "sku_tee")["reserved"] == 2
+    # The other tenant's stream saw nothing but its own connection event.
+    other.pump(0.5)
+    assert other.order_events() == []
+    sse.close()
+    other.close()
+
+
+def test_a_declined_payment_ends_in_payment_failed_and_reserves_nothing(platform):
+    p = platform
+    p.set_stock("t_shop", "sku_mug", 5)
+    order = p.place("t_shop", [("sku_mug", 1, "10.13")])  # .13: the gateway declines
+    states = p.wait_terminal("t_shop", [order["order_id"]])
+    assert states[order["order_id"]] == "payment_failed"
+    s = p.stock("t_shop", "sku_mug")
+    assert (s["on_hand"], s["reserved"], s["available"]) == (5, 0, 5)
+
+
+def test_200_concurrent_orders_for_a_sku_with_stock_50_reserve_exactly_50(platform):
+    p = platform
+    p.set_stock("t_rush", "sku_hot", 50)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        orders = list(pool.map(lambda i: p.place("t_rush", [("sku_hot", 1, "5.00")]),
+                               range(200)))
+    ids = [o["order_id"] for o in orders]
+    assert len(set(ids)) == 200
+    states = p.wait_terminal("t_rush", ids, timeout=180)
+    counts = {s: list(states.values()).count(s) for s in set(states.values())}
+    assert counts == {"reserved": 50, "out_of_stock": 150}, counts
+    s = p.stock("t_rush", "sku_hot")
+    assert (s["reserved"], s["available"]) == (50, 0)
+    wait_until(lambda: p.summary("t_rush")["orders_total"] == 200, 60,
+               "analytics to count the 200 orders")
+
+
+def test_kill9_of_each_service_in_turn_loses_nothing_and_doubles_nothing(platform):
+    p = platform
+    p.set_stock("t_k", "sku_a", 10000)
+    sse = SSEClient(p.svc["notify"].port, token("t_k"))
+    sse.wait_events(lambda evs: evs, what="the connection event")
+    placed = []
+    for name in ["payment", "inventory", "order", "analytics", "notify"]:
+        placed += [p.place("t_k", [("sku_a", 1, "3.00")])["order_id"] for _ in range(15)]
+        p.svc[name].kill9()
+        placed += [p.place("t_k", [("sku_a", 1, "3.00")])["order_id"]
+                   for _ in range(5 if name != "order" else 0)]
+        p.start(name)
+        if name == "notify":  # its streams went with it: reconnect and replay
+            sse.close()
+            sse = SSEClient(p.svc["notify"].port, token("t_k"), last_event_id="0")
+    states = p.wait_terminal("t_k", placed, timeout=180)
+    assert set(states.values()) == {"reserved"}, states
+    assert p.stock("t_k", "sku_a")["reserved"] == len(placed)
+    wait_until(lambda: p.summary("t_k")["orders_total"] == len(placed), 90,
+               "analytics to count every order once")
+    # Every order's three events reach the browser once each, in order.
+    want = 3 * len(placed)
+    sse.wait_events(lambda evs: len([e for e in evs if e.get("id")]) >= want, timeout=90,
+                    what=f"{want} order events")
+    evs = sse.order_events()
+    assert [int(e["id"]) for e in evs] == list(range(1, want + 1))
+    per_order = {}
+    for e in evs:
+        per_order.setdefault(data(e)["data"]["order_id"], []).append(e["event"])
+    assert set(per_order) == set(placed)
+    assert all(v == ["order_created", "order_paid", "order_status_updated"]
+               for v in per_order.values())
+    sse.close()
+
+
+def test_analytics_summary_equals_the_orders_placed(platform):
+    p = platform
+    p.set_stock("t_an", "sku_x", 100)
+    ok = [p.place("t_an", [("sku_x", 2, "10.00")])["order_id"] for _ in range(6)]
+    bad = [p.place("t_an", [("sku_x", 1, "7.13")])["order_id"] for _ in range(2)]
+    p.wait_terminal("t_an", ok + bad)
+
+    def settled():
+        s = p.summary("t_an")
+        return s["orders_total"] == 8 and s["payments"]["succeeded"] == 6 and \
+            s["payments"]["failed"] == 2 and s["revenue"].get("EUR") == "120.00"
+    wait_until(settled, 60, "the summary to count every order")
+    s = p.summary("t_an")
+    assert s["payments"]["success_rate"] == pytest.approx(0.75)
+    assert s["latency_ms"]["p50"] is not None
+    assert p.summary("t_other")["orders_total"] == 0
