@@ -20,6 +20,7 @@ extern const op_cmd_t op_cmd_migrate;
 extern const op_cmd_t op_cmd_config;
 extern const op_cmd_t op_cmd_dev;
 extern const op_cmd_t op_cmd_validate;
+extern const op_cmd_t op_cmd_inventory;
 
 /* True if argv holds --help or -h. */
 int op_cmd_wants_help(int argc, char **argv);
