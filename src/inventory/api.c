@@ -184,7 +184,7 @@ static void get_list(op_http_req_t *req, void *ud) {
   pthread_mutex_lock(&api->mu);
   int rc = op_store_exec(api->store,
                          "SELECT sku, on_hand, reserved FROM inventory_stock WHERE tenant_id = $1 "
-                         "AND on_hand - reserved <= $2 ORDER BY sku LIMIT 1000",
+                         "AND on_hand - reserved <= CAST($2 AS BIGINT) ORDER BY sku LIMIT 1000",
                          2, p, &rows);
   if (rc)
     respond_store_error(req, rc, api);

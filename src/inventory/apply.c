@@ -160,7 +160,7 @@ static int reserve(ctx_t *c) {
     const char *q[] = {c->tenant, op_rows_get(items, i, 0), op_rows_get(items, i, 1), c->now};
     rc = exec(c,
               "UPDATE inventory_stock SET reserved = reserved + $3, updated_at = $4 "
-              "WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3",
+              "WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= CAST($3 AS BIGINT)",
               4, q, NULL);
     ok[i] = rc == 0 && op_store_changes(c->store) == 1;
     short_skus += rc == 0 && !ok[i];
@@ -215,16 +215,17 @@ static int release(ctx_t *c) {
     const char *sku = op_rows_get(rows, i, 0);
     int64_t qty = 0;
     op_rows_get_int64(rows, i, 1, &qty);
-    const char *q[] = {c->tenant, sku, op_rows_get(rows, i, 1), c->now, c->order};
+    const char *q[] = {c->tenant, sku, op_rows_get(rows, i, 1), c->now};
     rc = exec(c,
               "UPDATE inventory_stock SET reserved = reserved - $3, updated_at = $4 "
               "WHERE tenant_id = $1 AND sku = $2",
               4, q, NULL);
+    const char *r[] = {c->tenant, c->order, sku, c->now};
     if (rc == 0)
       rc = exec(c,
                 "UPDATE inventory_reservations SET state = 'released', updated_at = $4 "
-                "WHERE tenant_id = $1 AND order_id = $5 AND sku = $2 AND qty = $3",
-                5, q, NULL);
+                "WHERE tenant_id = $1 AND order_id = $2 AND sku = $3",
+                4, r, NULL);
     if (rc == 0)
       rc = emit(c, sku, "released", qty, op_rows_get(rows, i, 2));
     c->out->released++;
