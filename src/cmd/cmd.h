@@ -23,6 +23,7 @@ extern const op_cmd_t op_cmd_validate;
 extern const op_cmd_t op_cmd_order;
 extern const op_cmd_t op_cmd_payment;
 extern const op_cmd_t op_cmd_analytics;
+extern const op_cmd_t op_cmd_inventory;
 
 /* True if argv holds --help or -h. */
 int op_cmd_wants_help(int argc, char **argv);

@@ -11,6 +11,7 @@
 #include "cmd/host.h"
 #include "core/log.h"
 #include "analytics/analytics.h"
+#include "inventory/inventory.h"
 #include "notify/notify.h"
 #include "order/order.h"
 #include "payment/payment.h"
@@ -101,7 +102,8 @@ static int run(int argc, char **argv) {
     host.on_stop = on_stop;
     host.ud = &dev;
     static const op_service_t *const services[] = {&op_notify_service, &op_order_service,
-                                                   &op_payment_service, &op_analytics_service};
+                                                   &op_payment_service, &op_inventory_service,
+                                                   &op_analytics_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 1);
     curl_global_cleanup();
   }

@@ -6,7 +6,7 @@
 
 static const op_cmd_t *commands[] = {
     &op_cmd_broker,   &op_cmd_notify, &op_cmd_migrate, &op_cmd_config,    &op_cmd_dev,
-    &op_cmd_validate, &op_cmd_order,  &op_cmd_payment, &op_cmd_analytics,
+    &op_cmd_validate, &op_cmd_order,  &op_cmd_payment, &op_cmd_analytics, &op_cmd_inventory,
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

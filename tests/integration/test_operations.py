@@ -12,7 +12,7 @@ import requests
 from harness import (Broker, Database, Notify, Process, Producer, TcpProxy, free_port,
                      order_event, run, wait_until)
 
-COMMANDS = ["broker", "notify", "order", "payment", "analytics", "migrate", "config", "dev", "validate"]
+COMMANDS = ["broker", "notify", "order", "payment", "inventory", "analytics", "migrate", "config", "dev", "validate"]
 
 
 def test_help_lists_every_command_and_each_takes_help():
