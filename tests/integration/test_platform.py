@@ -2,12 +2,18 @@
 separate processes on one broker and one database, driven over their public
 APIs only (REST in, SSE and REST out)."""
 import concurrent.futures
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
 import uuid
 
 import pytest
 import requests
 
-from harness import Service, wait_until
+from harness import JWT_SECRET, OP_BIN, Process, Service, free_port, run, wait_until
 from sse import SSEClient, data, token
 
 SERVICES = ["notify", "order", "payment", "inventory", "analytics"]
@@ -194,3 +200,115 @@ def test_analytics_summary_equals_the_orders_placed(platform):
     assert s["payments"]["success_rate"] == pytest.approx(0.75)
     assert s["latency_ms"]["p50"] is not None
     assert p.summary("t_other")["orders_total"] == 0
+
+
+# ---- `orderpulse dev`: the whole platform in one process ---------------------
+
+class Dev(Process):
+    """`orderpulse dev` on a free port with its embedded broker; stdout is read
+    line by line by a thread (so that the pipe never fills)."""
+
+    def __init__(self, db_path, args=(), env=None):
+        self.port = free_port()
+        full_env = {"PORT": str(self.port), "HTTP_HOST": "127.0.0.1",
+                    "DATABASE_URL": f"sqlite://{db_path}", "LOG_LEVEL": "info"}
+        full_env.update(env or {})
+        saved = {k: os.environ.pop(k) for k in ("KAFKA_BROKERS", "JWT_SECRET") if k in os.environ}
+        try:
+            super().__init__("dev", [OP_BIN, "dev", *args], env=full_env, stdout=subprocess.PIPE)
+        finally:
+            os.environ.update(saved)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def line(self, timeout):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"dev printed no line within {timeout}s; log:\n"
+                                 f"{self.log_text()[-3000:]}")
+        assert line is not None, f"dev closed its stdout; log:\n{self.log_text()[-3000:]}"
+        return line
+
+    def wait_banner(self, timeout=60):
+        """The ready line, then the four demo users: {(tenant, role): token}."""
+        deadline = time.monotonic() + timeout
+        ready = self.line(timeout)
+        m = re.fullmatch(r"orderpulse dev ready: http://localhost:(\d+) \(kafka (.+)\)", ready)
+        assert m, ready
+        assert int(m.group(1)) == self.port
+        users = {}
+        for _ in range(4):
+            line = self.line(max(0.1, deadline - time.monotonic()))
+            m = re.fullmatch(r"demo user: tenant=(\S+) user=(\S+) roles=(\S+) token=(\S+)", line)
+            assert m, line
+            users[(m.group(1), m.group(3))] = (m.group(2), m.group(4))
+        assert len({t for t, _ in users}) == 2, users
+        assert {r for _, r in users} == {"Owner", "Staff"}, users
+        return users
+
+    def get(self, path, tok, **kw):
+        return requests.get(self.url + path, headers={"Authorization": "Bearer " + tok},
+                            timeout=10, **kw)
+
+
+def test_dev_runs_the_whole_platform_in_one_process_on_one_port(tmp_path):
+    dev = Dev(tmp_path / "dev.db")  # no JWT_SECRET: tokens signed with this run's secret
+    try:
+        users = dev.wait_banner()
+        tenant = sorted(t for t, r in users if r == "Owner")[0]
+        owner = users[(tenant, "Owner")][1]
+        # dev gives the demo catalogue its stock once it is up.
+        wait_until(lambda: dev.get("/api/inventory/sku_tee", owner).status_code == 200, 60,
+                   "dev to set the demo stock")
+        stock = dev.get("/api/inventory/sku_tee", owner).json()
+        assert stock["on_hand"] == 500 and stock["reserved"] == 0, stock
+        sse = SSEClient(dev.port, owner)
+        sse.wait_events(lambda evs: evs, timeout=30, what="the connection event")
+        r = requests.post(dev.url + "/api/orders", timeout=30, json={
+            "currency": "EUR", "line_items": [{"sku": "sku_tee", "qty": 2, "unit_price": "19.90"}]},
+            headers={"Authorization": "Bearer " + owner, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 201, r.text
+        order = r.json()
+        sse.wait_events(lambda evs: len(sse.order_events()) >= 3, timeout=60,
+                        what="three order events")
+        evs = sse.order_events()
+        assert [e["event"] for e in evs] == ["order_created", "order_paid", "order_status_updated"]
+        assert [data(e)["data"]["status"] for e in evs] == ["created", "paid", "reserved"]
+        assert all(data(e)["data"]["order_id"] == order["order_id"] for e in evs)
+        sse.close()
+        wait_until(lambda: dev.get("/api/analytics/summary", owner).json()["orders_total"] == 1,
+                   60, "analytics to count the order")
+        assert dev.get("/api/inventory/sku_tee", owner).json()["reserved"] == 2
+        # The other demo tenant sees none of it.
+        other = [t for t, r in users if r == "Owner" and t != tenant][0]
+        assert dev.get("/api/orders", users[(other, "Owner")][1]).json()["orders"] == []
+    finally:
+        rc = dev.stop()
+    assert rc == 0, dev.log_text()[-3000:]
+
+
+def test_dev_simulate_places_orders_by_itself(tmp_path):
+    dev = Dev(tmp_path / "dev.db", args=["--simulate", "20"], env={"JWT_SECRET": JWT_SECRET})
+    try:
+        users = dev.wait_banner()
+        owners = [tok for (t, r), (u, tok) in users.items() if r == "Owner"]
+
+        def placed():
+            return sum(len(dev.get("/api/orders", tok).json()["orders"]) for tok in owners)
+        wait_until(placed, 60, "simulated orders", interval=0.2)
+    finally:
+        rc = dev.stop()
+    assert rc == 0, dev.log_text()[-3000:]
+
+
+def test_dev_rejects_a_bad_simulate_rate():
+    r = run(["dev", "--simulate", "abc"])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "--simulate" in r.stderr and r.stdout == ""
