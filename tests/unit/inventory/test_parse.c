@@ -74,7 +74,7 @@ static void run_samples(const char *topic, check_fn check) {
         continue;
       char path[1400];
       snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-      size_t len;
+      size_t len = 0;
       char *data = slurp(path, &len);
       assert_non_null(data);
       const char *reason = NULL;
