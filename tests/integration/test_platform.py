@@ -132,6 +132,42 @@ def test_a_declined_payment_ends_in_payment_failed_and_reserves_nothing(platform
     assert (s["on_hand"], s["reserved"], s["available"]) == (5, 0, 5)
 
 
+def test_a_retried_order_is_placed_once_across_the_platform(platform):
+    p = platform
+    p.set_stock("t_idem", "sku_one", 10)
+    sse = SSEClient(p.svc["notify"].port, token("t_idem"))
+    sse.wait_events(lambda evs: evs, what="the connection event")
+    key = uuid.uuid4().hex
+    body = {"currency": "EUR", "line_items": [{"sku": "sku_one", "qty": 3, "unit_price": "4.00"}]}
+
+    def post(b=body):
+        return requests.post(p.url("order", "/api/orders"), json=b, timeout=30,
+                             headers={**auth("t_idem"), "Idempotency-Key": key})
+    # The same request sent ten times at once: one order, the same status and bytes to
+    # every copy (a copy that loses the race answers as the winner did).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        created = list(pool.map(lambda _: post(), range(10)))
+    assert all(r.status_code == 201 for r in created), [(r.status_code, r.text) for r in created]
+    assert len({r.content for r in created}) == 1
+    order_id = created[0].json()["order_id"]
+    assert p.wait_terminal("t_idem", [order_id])[order_id] == "reserved"
+    # A retry after the fact replays the answer; the same key for another order is refused.
+    again = post()
+    assert (again.status_code, again.content) == (201, created[0].content)
+    other = post({**body, "currency": "USD"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert p.stock("t_idem", "sku_one")["reserved"] == 3
+    r = requests.get(p.url("order", "/api/orders"), headers=auth("t_idem"), timeout=10)
+    assert [o["order_id"] for o in r.json()["orders"]] == [order_id]
+    sse.wait_events(lambda evs: len(sse.order_events()) >= 3, timeout=60,
+                    what="three order events")
+    sse.pump(0.5)
+    assert [e["event"] for e in sse.order_events()] == \
+        ["order_created", "order_paid", "order_status_updated"]
+    wait_until(lambda: p.summary("t_idem")["orders_total"] == 1, 60, "analytics to count it")
+    sse.close()
+
+
 def test_200_concurrent_orders_for_a_sku_with_stock_50_reserve_exactly_50(platform):
     p = platform
     p.set_stock("t_rush", "sku_hot", 50)
