@@ -31,6 +31,8 @@ typedef struct op_config_s {
   int64_t sse_replay_buffer_ttl_seconds;
   int64_t sse_replay_buffer_size;
   int64_t sse_max_clients_per_instance;
+  int64_t sse_client_queue_bytes;  /* per client, beyond the kernel's 128 KiB */
+  int64_t sse_client_queue_frames; /* per client, written and not yet sent */
   char *smtp_url;
   char *smtp_from;
   int64_t email_max_attempts;

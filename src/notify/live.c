@@ -20,8 +20,9 @@
 
 #define MAX_LOOPS 64
 #define REPLAY_CHUNK 64
-/* One replay step stays well below a subscriber's queue bounds (1024 frames,
- * 256 KiB): the next step starts when the kernel took this one. */
+/* One replay step stays well below a subscriber's queue bounds (at least
+ * 1024 frames and 128 KiB, see SSE_CLIENT_QUEUE_*): the next step starts when
+ * the kernel took this one. */
 #define REPLAY_STEP 512
 #define REPLAY_STEP_BYTES (96 * 1024)
 #define STREAM_SNDBUF (64 * 1024)
@@ -524,8 +525,8 @@ oom:
 int op_live_attach(op_live_t *live, op_http_server_t *server) {
   unsigned n = op_http_server_loop_count(server);
   op_hub_opts_t opts = {.nloops = n,
-                        .max_queued_bytes = 256 * 1024,
-                        .max_queued_frames = 1024,
+                        .max_queued_bytes = (size_t)live->cfg->sse_client_queue_bytes,
+                        .max_queued_frames = (size_t)live->cfg->sse_client_queue_frames,
                         .heartbeat_ms = live->cfg->sse_heartbeat_seconds * 1000};
   if (n > MAX_LOOPS || (live->hub = op_hub_new(&opts)) == NULL)
     return OP_ENOMEM;
