@@ -3,10 +3,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "core/err.h"
+#include "core/id.h"
 
 static int is_lower_hex(const char *s, size_t n) {
   int nonzero = 0;
@@ -31,13 +30,7 @@ int op_trace_parse(const char *value, size_t len, char *out) {
 
 static void random_hex(char *out, size_t bytes) {
   unsigned char raw[16];
-  if (getrandom(raw, bytes, 0) != (ssize_t)bytes) {
-    /* getrandom does not fail for 16 bytes once the pool is seeded; a trace
-     * id needs uniqueness, not secrecy, so fall back on the address and time. */
-    uint64_t x = (uint64_t)(uintptr_t)out ^ (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < bytes; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-      raw[i] = (unsigned char)(x >> 56);
-  }
+  op_random_bytes(raw, bytes);
   raw[0] |= 1; /* never all zero */
   for (size_t i = 0; i < bytes; i++)
     snprintf(out + 2 * i, 3, "%02x", raw[i]);

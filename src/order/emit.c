@@ -12,39 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/id.h"
 #include "core/log.h"
 #include "order/internal.h"
 
-static void random_hex(char *out, size_t bytes) {
-  unsigned char raw[32];
-  if (bytes > sizeof raw)
-    bytes = sizeof raw;
-  if (getrandom(raw, bytes, 0) != (ssize_t)bytes) {
-    /* getrandom does not fail for <= 256 bytes once the pool is seeded; fall
-     * back to the clock rather than fail an order. */
-    uint64_t t = op_mono_ns() ^ (uint64_t)op_now_ms() << 20;
-    for (size_t i = 0; i < bytes; i++)
-      raw[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)i;
-  }
-  for (size_t i = 0; i < bytes; i++)
-    sprintf(out + 2 * i, "%02x", raw[i]);
-}
-
 void op_order_new_id(char out[37]) {
   memcpy(out, "ord_", 4);
-  random_hex(out + 4, 16);
-}
-
-void op_order_new_uuid(char out[37]) {
-  char hex[33];
-  random_hex(hex, 16);
-  hex[12] = '4';                         /* version 4 */
-  hex[16] = "89ab"[(hex[16] - '0') & 3]; /* variant 10xx */
-  snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+  op_random_hex(out + 4, 16);
 }
 
 /* Appends one message to the outbox; msg is borrowed. */
@@ -73,7 +50,7 @@ static json_t *str_or_null(const char *s) {
 static int emit_change(op_order_tx_t *tx, const op_order_row_t *row, const char *from,
                        const char *to) {
   char event_id[37], ts[OP_ISO8601_LEN];
-  op_order_new_uuid(event_id);
+  op_uuid_v7(event_id); /* time-ordered: see core/id.h */
   op_iso8601(tx->now_ms, ts);
   const char *type = strcmp(to, "created") == 0 ? "order_created"
                      : strcmp(to, "paid") == 0  ? "order_paid"

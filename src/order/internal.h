@@ -122,7 +122,6 @@ void op_order_tx_count(const op_order_tx_t *tx);
 
 /* "ord_" + 32 random hex digits / a random UUID v4 (37 bytes). */
 void op_order_new_id(char out[37]);
-void op_order_new_uuid(char out[37]);
 
 /* ---- HTTP (api.c) and consumer (consume.c) ------------------------------ */
 

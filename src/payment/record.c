@@ -3,9 +3,9 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/err.h"
+#include "core/id.h"
 
 #define BACKOFF_BASE_MS 50
 #define BACKOFF_CAP_MS 2000
@@ -171,16 +171,5 @@ int64_t op_payment_backoff_ms(int64_t attempt) {
 }
 
 void op_payment_new_id(char *out) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-    /* The pool is seeded after boot; mix the clock in rather than fail. */
-    uint64_t x = (uint64_t)op_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)op_mono_ns();
-    for (size_t i = 0; i < sizeof b; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-      b[i] = (unsigned char)(x >> 56);
-  }
-  b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
-  b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* variant 10 */
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  op_uuid_v4(out);
 }
