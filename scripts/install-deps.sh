@@ -14,7 +14,7 @@ build_run=(
 test_only=(
   libcmocka-dev clang-format kcat curl
   python3 python3-pytest python3-confluent-kafka python3-jsonschema python3-psycopg2 python3-jwt
-  python3-aiosmtpd python3-requests python3-yaml
+  python3-aiosmtpd python3-requests python3-yaml python3-pytest-xdist
   postgresql redis-server sqlite3 valgrind
 )
 

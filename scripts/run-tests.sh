@@ -47,6 +47,22 @@ run_format() {
 run_pytest() {
   $PY -m pytest -q -p no:cacheprovider "$@"
 }
+# The whole integration suite in two parts: most tests on OP_TEST_WORKERS
+# pytest workers at once (each test starts its own broker, services and
+# database, and spends most of its time waiting on them), then the SSE scale
+# tests alone, since they measure memory and hold 10,000 connections.
+SERIAL_TESTS=tests/integration/test_sse_scale.py
+run_integration_all() {
+  local workers=${OP_TEST_WORKERS:-3} rc=0
+  if $PY -c 'import xdist' 2>/dev/null && [ "$workers" -gt 1 ]; then
+    run_pytest -n "$workers" tests/integration --ignore "$SERIAL_TESTS" "$@" || rc=1
+  else
+    run_pytest tests/integration --ignore "$SERIAL_TESTS" "$@" || rc=1
+  fi
+  run_pytest "$SERIAL_TESTS" "$@" || rc=1
+  return $rc
+}
+
 # A suite's folder, unless the arguments already name test files of their own.
 suite_args() {
   local dir=$1; shift
@@ -56,13 +72,15 @@ suite_args() {
 
 case "$suite" in
   unit) run_unit; record $? unit ;;
-  integration) mapfile -t args < <(suite_args tests/integration "$@"); run_pytest "${args[@]}"; record $? integration ;;
+  integration)
+    if [ $# -eq 0 ]; then run_integration_all; record $? integration
+    else mapfile -t args < <(suite_args tests/integration "$@"); run_pytest "${args[@]}"; record $? integration; fi ;;
   contracts) mapfile -t args < <(suite_args tests/contracts "$@"); run_pytest "${args[@]}"; record $? contracts ;;
   all)
     run_format; record $? format
     run_unit; record $? unit
     run_pytest tests/contracts; record $? contracts
-    run_pytest tests/integration "$@"; record $? integration
+    run_integration_all "$@"; record $? integration
     ;;
   *) echo "usage: $0 all|unit|integration|contracts [pytest args]" >&2; exit 2 ;;
 esac
