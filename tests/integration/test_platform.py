@@ -24,11 +24,15 @@ class Platform:
     def __init__(self, broker, db_url):
         self.broker, self.db_url = broker, db_url
         self.svc = {}
+        # All at once (migrations are safe to run concurrently), then each
+        # awaited: their consumer groups form in parallel.
         for name in SERVICES:
-            self.start(name)
+            self.start(name, wait=False)
+        for name in SERVICES:
+            self.svc[name].wait_ready()
 
-    def start(self, name):
-        self.svc[name] = Service(name, self.broker, self.db_url)
+    def start(self, name, wait=True):
+        self.svc[name] = Service(name, self.broker, self.db_url, wait=wait)
         return self.svc[name]
 
     def url(self, name, path):
