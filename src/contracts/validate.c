@@ -5,10 +5,8 @@
  * in EVENT_TYPES.
  *
  * The value rules (ids, decimal strings, currency codes, timestamps) are
- * small hand-written checkers rather than a regex library: each is a single
- * left-to-right scan of a short string with no allocation and no compiled
- * pattern to keep, and each states its rule in a few lines next to the schema
- * pattern it implements. This runs for every message on the consumer thread;
+ * the small hand-written checkers of values.c, shared with messages.c (the
+ * other topics), rather than a regex library. This runs for every message on the consumer thread;
  * bench/validate_bench.c measures it. jansson's parse is about nine tenths of
  * the time, the rule pass (hash lookups, these scans, the timestamp
  * conversion) well under a tenth.
@@ -16,12 +14,9 @@
 #include "contracts/validate.h"
 
 #include <jansson.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "contracts/values.h"
 #include "core/err.h"
 
 const char *const op_contract_reasons[] = {
@@ -43,75 +38,6 @@ static const char *const event_types[] = {
 /* " order_created order_paid order_status_updated", for messages. */
 #define EVENT_TYPE_WORD(type) " " #type
 #define EVENT_TYPES_TEXT EVENT_TYPES(EVENT_TYPE_WORD)
-
-/* ---- value checkers ------------------------------------------------------
- * Each returns 1 when the value obeys the rule, 0 when it does not. They see
- * only strings that jansson has already decoded: valid UTF-8, no U+0000. */
-
-/* Text of at most max characters (code points, as JSON Schema's maxLength
- * counts them). A code point starts at every byte that is not a UTF-8
- * continuation byte (10xxxxxx). */
-static size_t count_chars(const char *s, size_t len) {
-  size_t n = 0;
-  for (size_t i = 0; i < len; i++)
-    n += ((unsigned char)s[i] & 0xC0) != 0x80;
-  return n;
-}
-
-/* Money, the schema's pattern ^-?[0-9]{1,15}(\.[0-9]{1,4})?$ : an optional
- * minus, 1 to 15 integer digits, optionally a point and 1 to 4 digits. */
-static int decimal_ok(const char *s, size_t len) {
-  const char *end = s + len;
-  if (s < end && *s == '-')
-    s++;
-  const char *digits = s;
-  while (s < end && *s >= '0' && *s <= '9')
-    s++;
-  if (s == digits || s - digits > 15)
-    return 0;
-  if (s == end)
-    return 1;
-  if (*s++ != '.')
-    return 0;
-  digits = s;
-  while (s < end && *s >= '0' && *s <= '9')
-    s++;
-  return s == end && s > digits && s - digits <= 4;
-}
-
-/* ^[A-Z]{3}$ : an ISO 4217 alphabetic code, checked by shape only. */
-static int currency_ok(const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    if (s[i] < 'A' || s[i] > 'Z')
-      return 0;
-  return len == 3;
-}
-
-/* A date that exists: op_parse_rfc3339 checks the layout and 1 <= month <= 12,
- * 1 <= day <= 31, but would read 2026-02-30 as 2026-03-02. The schema's
- * pattern spells out the days of each month, leap years included. */
-static int calendar_ok(const char *s) {
-  static const unsigned char days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-  int month = (s[5] - '0') * 10 + (s[6] - '0');
-  int day = (s[8] - '0') * 10 + (s[9] - '0');
-  int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return day <= days[month - 1] + (month == 2 && leap);
-}
-
-/* JSON Schema's "integer" is any number with a zero fraction: 1 and 1.0 are
- * both the integer 1. Doubles of magnitude 2^53 or more are all integral. */
-static int integral(const json_t *v, double *out) {
-  if (json_is_integer(v)) {
-    *out = (double)json_integer_value(v);
-    return 1;
-  }
-  if (!json_is_real(v))
-    return 0;
-  double d = json_real_value(v);
-  *out = d;
-  return d >= 9007199254740992.0 || d <= -9007199254740992.0 || d == (double)(int64_t)d;
-}
 
 /* ---- the rule table ------------------------------------------------------ */
 
@@ -179,32 +105,6 @@ static const rule_t rules[] = {
 
 #define NRULES (sizeof rules / sizeof rules[0])
 
-/* ---- errors -------------------------------------------------------------- */
-
-/* Replaces every byte outside printable ASCII: messages may quote input (a
- * jansson error near a bad byte) and end up in Kafka headers and JSON. */
-static void printable(char *s) {
-  for (; *s; s++)
-    if (*s < 0x20 || *s > 0x7E)
-      *s = '?';
-}
-
-static int fail(op_contract_error_t *err, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Fills err (if any) with reason and a printf-formatted message. Returns OP_EINVAL. */
-static int fail(op_contract_error_t *err, const char *reason, const char *fmt, ...) {
-  if (err == NULL)
-    return OP_EINVAL;
-  err->reason = reason;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
-  va_end(ap);
-  printable(err->message);
-  return OP_EINVAL;
-}
-
 static const char *prefix(const rule_t *rule) {
   return rule->scope == IN_PAYLOAD ? "payload." : "";
 }
@@ -217,29 +117,9 @@ static int type_ok(value_t value, const json_t *v) {
     case V_OBJECT:
       return json_is_object(v);
     case V_VERSION:
-      return integral(v, &ignored);
+      return op_contract_integral(v, &ignored);
     default:
       return json_is_string(v);
-  }
-}
-
-/* How messages name the JSON type of a value that has the wrong one. */
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-      return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    default:
-      return "null";
   }
 }
 
@@ -256,7 +136,7 @@ static int value_ok(const rule_t *rule, json_t *v, op_order_event_t *ev) {
         return 0;
       break;
     case V_TEXT: {
-      size_t n = count_chars(s, len);
+      size_t n = op_contract_chars(s, len);
       if (n < rule->min || n > rule->max)
         return 0;
       break;
@@ -270,19 +150,19 @@ static int value_ok(const rule_t *rule, json_t *v, op_order_event_t *ev) {
       ev->event_type = event_types[i]; /* static: outlives the document */
       break;
     case V_TIME:
-      if (op_parse_rfc3339(s, &ev->timestamp_ms) != 0 || !calendar_ok(s))
+      if (!op_contract_timestamp_ok(s, len, &ev->timestamp_ms))
         return 0;
       break;
     case V_DECIMAL:
-      if (!decimal_ok(s, len))
+      if (!op_contract_decimal_ok(s, len))
         return 0;
       break;
     case V_CURRENCY:
-      if (!currency_ok(s, len))
+      if (!op_contract_currency_ok(s, len))
         return 0;
       break;
     case V_VERSION:
-      if (!integral(v, &version) || version != 1.0)
+      if (!op_contract_integral(v, &version) || version != 1.0)
         return 0;
       break;
     case V_OBJECT:
@@ -302,14 +182,14 @@ static int check_rules(json_t *root, op_order_event_t *ev, op_contract_error_t *
     json_t *v = json_object_get(scopes[rule->scope], rule->key);
     if (v == NULL || (json_is_null(v) && rule->presence == NULLABLE)) {
       if (rule->presence == REQUIRED)
-        return fail(err, "missing_field", "%s%s is required", prefix(rule), rule->key);
+        return op_contract_fail(err, "missing_field", "%s%s is required", prefix(rule), rule->key);
       continue;
     }
     if (!type_ok(rule->value, v))
-      return fail(err, "wrong_type", "%s%s %s, not %s", prefix(rule), rule->key, rule->expect,
-                  type_name(v));
+      return op_contract_fail(err, "wrong_type", "%s%s %s, not %s", prefix(rule), rule->key,
+                              rule->expect, op_contract_type_name(v));
     if (!value_ok(rule, v, ev))
-      return fail(err, rule->reason, "%s%s %s", prefix(rule), rule->key, rule->expect);
+      return op_contract_fail(err, rule->reason, "%s%s %s", prefix(rule), rule->key, rule->expect);
     if (rule->value == V_OBJECT)
       scopes[IN_PAYLOAD] = v;
   }
@@ -318,40 +198,15 @@ static int check_rules(json_t *root, op_order_event_t *ev, op_contract_error_t *
 
 /* ---- the API ------------------------------------------------------------- */
 
-/* Parses data with jansson, strictly: duplicate member names, U+0000 (raw or
- * escaped), invalid UTF-8, NaN and out-of-range numbers are all rejected.
- * JSON_DECODE_ANY lets a scalar root parse so it is reported as not_an_object
- * rather than as a syntax error. Returns the document (caller owns it) or
- * NULL with err filled. */
-static json_t *parse(const char *data, size_t len, op_contract_error_t *err) {
-  if (len == 0) {
-    fail(err, "invalid_json", "the event is empty");
-    return NULL;
-  }
-  json_error_t jerr;
-  json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  if (root == NULL) {
-    if (json_error_code(&jerr) == json_error_duplicate_key)
-      fail(err, "duplicate_key", "the event repeats a member name: %s (line %d, column %d)",
-           jerr.text, jerr.line, jerr.column);
-    else
-      fail(err, "invalid_json", "the event is not valid JSON: %s (line %d, column %d)", jerr.text,
-           jerr.line, jerr.column);
-  }
-  return root;
-}
-
 int op_contract_parse_order_event(const char *data, size_t len, op_order_event_t *ev,
                                   op_contract_error_t *err) {
   memset(ev, 0, sizeof *ev);
-  if (len > OP_CONTRACT_MAX_BYTES)
-    return fail(err, "too_large", "the event is %zu bytes, more than the limit of %d bytes", len,
-                OP_CONTRACT_MAX_BYTES);
-  json_t *root = parse(data, len, err);
+  json_t *root = op_contract_load(data, len, "event", err);
   if (root == NULL)
     return OP_EINVAL;
-  int rc = json_is_object(root) ? check_rules(root, ev, err)
-                                : fail(err, "not_an_object", "the event must be a JSON object");
+  int rc = json_is_object(root)
+               ? check_rules(root, ev, err)
+               : op_contract_fail(err, "not_an_object", "the event must be a JSON object");
   if (rc != 0) {
     json_decref(root);
     memset(ev, 0, sizeof *ev);
