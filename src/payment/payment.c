@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contracts/messages.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/health.h"
@@ -14,7 +15,6 @@
 #include "core/trace.h"
 #include "kafka/kafka.h"
 #include "payment/gateway.h"
-#include "payment/order.h"
 #include "payment/record.h"
 #include "store/store.h"
 
@@ -49,7 +49,7 @@ struct svc_s {
   op_payment_t *rows;
   unsigned char *actions;
   size_t *invalid;
-  op_order_error_t *errors;
+  op_contract_error_t *errors;
   op_payment_t *retry; /* max(retry_max, EMIT_MAX) rows */
 
   uint64_t last_probe_ns;
@@ -135,7 +135,8 @@ static int emit(struct svc_s *svc, const op_payment_t *p) {
 
 /* The trace of a message: its traceparent header, else the order's trace_id
  * field, else a new trace. */
-static void message_trace(const rd_kafka_message_t *msg, const op_order_t *order, char *out) {
+static void message_trace(const rd_kafka_message_t *msg, const op_order_created_t *order,
+                          char *out) {
   if (op_kafka_trace_id(msg, out, OP_TRACE_ID_LEN + 1) == 0)
     return;
   if (order->trace_id) {
@@ -155,7 +156,7 @@ static int seen_in_batch(const struct svc_s *svc, size_t nrows, const char *orde
 /* Step 1 and 2 for one valid order: fills svc->rows[k] and its action.
  * Returns 0 or a store error. */
 static int plan_order(struct svc_s *svc, size_t k, const rd_kafka_message_t *msg,
-                      const op_order_t *order) {
+                      const op_order_created_t *order) {
   op_payment_t *p = &svc->rows[k];
   if (seen_in_batch(svc, k, order->order_id)) {
     memset(p, 0, sizeof *p);
@@ -178,7 +179,7 @@ static int plan_order(struct svc_s *svc, size_t k, const rd_kafka_message_t *msg
   snprintf(p->currency, sizeof p->currency, "%s", order->currency);
   message_trace(msg, order, p->trace_id);
   op_payment_new_id(p->payment_id);
-  charge_once(svc, p, order->amount);
+  charge_once(svc, p, order->total);
   /* Decided now: the offset commit after the flush is what says "emitted". */
   p->emitted = op_payment_decided(p);
   svc->actions[k] = ACT_INSERT;
@@ -221,13 +222,14 @@ static int on_batch(rd_kafka_message_t **msgs, size_t n, void *ud) {
   size_t nrows = 0, nbad = 0;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    op_order_t order;
-    if (op_order_parse(msgs[i]->payload, msgs[i]->len, &order, &svc->errors[nbad]) != 0) {
+    op_order_created_t order;
+    if (op_contract_parse_order_created(msgs[i]->payload, msgs[i]->len, &order,
+                                        &svc->errors[nbad]) != 0) {
       svc->invalid[nbad++] = i;
       continue;
     }
     rc = plan_order(svc, nrows, msgs[i], &order);
-    op_order_clear(&order);
+    op_order_created_clear(&order);
     nrows += rc == 0;
   }
   if (rc == 0)
@@ -346,9 +348,9 @@ static void register_metrics(struct svc_s *svc) {
                    op_latency_buckets, op_latency_buckets_len);
   svc->m_reemitted = op_counter("orderpulse_payments_redelivered_total",
                                 "orders.created of an order that already had a payment", NULL);
-  for (size_t i = 0; i < op_order_reasons_len; i++) {
+  for (size_t i = 0; i < op_message_reasons_len; i++) {
     char labels[96];
-    snprintf(labels, sizeof labels, "reason=\"%s\"", op_order_reasons[i]);
+    snprintf(labels, sizeof labels, "reason=\"%s\"", op_message_reasons[i]);
     op_counter("orderpulse_events_dead_lettered_total", "Messages sent to a dead-letter topic",
                labels);
   }

@@ -4,7 +4,7 @@
  * Kafka only; /health and /metrics come from the host.
  *
  * Order of effects for a batch of orders.created:
- *   1. each message is validated (order.h); invalid ones go to
+ *   1. each message is validated (contracts/messages.h); invalid ones go to
  *      orders.created.dlq with the `error` header;
  *   2. an order that already has a payment is not charged again: a decided
  *      one has its stored payments.completed produced again, byte for byte;
