@@ -260,7 +260,7 @@ static int step_order(ctx_t *c) {
 }
 
 static int step_payment(ctx_t *c) {
-  const op_inv_payment_t *pay = c->msg;
+  const op_payment_completed_t *pay = c->msg;
   char state[32];
   int st = get_state(c, state, sizeof state);
   if (st == OP_ENOENT)
@@ -364,8 +364,8 @@ int op_inv_apply_order(op_store_t *store, const op_inv_order_t *order, const cha
                order, step_order, out);
 }
 
-int op_inv_apply_payment(op_store_t *store, const op_inv_payment_t *payment, const char *trace_id,
-                         int64_t now_ms, op_inv_out_t *out) {
+int op_inv_apply_payment(op_store_t *store, const op_payment_completed_t *payment,
+                         const char *trace_id, int64_t now_ms, op_inv_out_t *out) {
   return apply(store, "payments.completed", payment->tenant_id, payment->order_id, NULL, trace_id,
                now_ms, payment, step_payment, out);
 }

@@ -48,8 +48,8 @@ void op_inv_out_free(op_inv_out_t *out);
  * the records; now_ms their processed_at. */
 int op_inv_apply_order(op_store_t *store, const op_inv_order_t *order, const char *trace_id,
                        int64_t now_ms, op_inv_out_t *out);
-int op_inv_apply_payment(op_store_t *store, const op_inv_payment_t *payment, const char *trace_id,
-                         int64_t now_ms, op_inv_out_t *out);
+int op_inv_apply_payment(op_store_t *store, const op_payment_completed_t *payment,
+                         const char *trace_id, int64_t now_ms, op_inv_out_t *out);
 /* ev is an order_status_updated event with payload.status "cancelled". */
 int op_inv_apply_cancel(op_store_t *store, const op_order_event_t *ev, const char *trace_id,
                         int64_t now_ms, op_inv_out_t *out);

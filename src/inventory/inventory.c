@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contracts/messages.h"
 #include "contracts/validate.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -103,12 +104,12 @@ static int handle(op_inventory_t *inv, rd_kafka_message_t *msg) {
     rc = op_inv_apply_order(inv->store, &order, trace, now, &inv->out);
     op_inv_order_clear(&order);
   } else if (strcmp(topic, "payments.completed") == 0) {
-    op_inv_payment_t pay;
-    if (op_inv_parse_payment(data, msg->len, &pay, &err) != 0)
+    op_payment_completed_t pay;
+    if (op_contract_parse_payment_completed(data, msg->len, &pay, &err) != 0)
       return op_dlq_send(inv->producer, msg, err.reason, err.message);
     cause_trace(msg, pay.trace_id, trace);
     rc = op_inv_apply_payment(inv->store, &pay, trace, now, &inv->out);
-    op_inv_payment_clear(&pay);
+    op_payment_completed_clear(&pay);
   } else {
     op_order_event_t ev;
     if (op_contract_parse_order_event(data, msg->len, &ev, &err) != 0)

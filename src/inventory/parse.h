@@ -1,15 +1,13 @@
 /*
- * The inventory service's pure parsing: the two Kafka contracts it reads
- * besides orders.events (orders.created, payments.completed), and the stock
- * files of `orderpulse inventory seed`.
+ * The inventory service's pure parsing: what it keeps of an orders.created
+ * message (its line items summed per sku, in lock order), and the stock files
+ * of `orderpulse inventory seed`.
  *
- * contracts/orders.created.schema.json and payments.completed.schema.json
- * are the source of truth; these validators follow them field by field and
- * tests/unit/inventory/test_parse.c runs them over every sample of
- * tests/contracts/samples/<topic>/. The document rules (strict JSON, no
- * duplicate member names, at most OP_CONTRACT_MAX_BYTES) and the reason
- * tokens are those of src/contracts/validate.h, plus a few of our own:
- * invalid_qty, invalid_state, invalid_reason, invalid_trace_id.
+ * The Kafka contracts themselves are validated by src/contracts/ (orders.created
+ * and payments.completed by contracts/messages.h, orders.events by
+ * contracts/validate.h), with their reason tokens; this file adds only the
+ * service's own check: the quantities of one sku must add up within 64 bits
+ * (invalid_qty).
  *
  * Thread-safety: every function may run on any thread; nothing is shared.
  */
@@ -19,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "contracts/validate.h"
+#include "contracts/messages.h"
 
 #define OP_INV_QTY_MAX 1000000000LL /* the largest stock quantity accepted anywhere */
 
@@ -28,35 +26,24 @@ typedef struct op_inv_item_s {
   int64_t qty; /* summed over the order's line items of this sku */
 } op_inv_item_t;
 
-/* A valid orders.created message. Strings are borrowed from doc. */
+/* A valid orders.created message as inventory uses it. Strings are borrowed
+ * from created, which the order owns. */
 typedef struct op_inv_order_s {
   const char *order_id;
   const char *tenant_id;
   const char *trace_id; /* optional: NULL when absent */
   op_inv_item_t *items; /* one per distinct sku, sorted by sku (owned) */
   size_t nitems;
-  void *doc; /* the json_t * that owns the strings */
+  op_order_created_t created; /* the validated message */
 } op_inv_order_t;
 
-/* A valid payments.completed message. Strings are borrowed from doc. */
-typedef struct op_inv_payment_s {
-  const char *order_id;
-  const char *tenant_id;
-  const char *payment_id;
-  const char *trace_id;
-  int succeeded; /* 1: state "succeeded", 0: "failed" */
-  void *doc;
-} op_inv_payment_t;
-
-/* Parse and validate len bytes at data. 0 with out filled (release with the
- * matching _clear), or OP_EINVAL with *err filled and out zeroed. */
+/* Validates len bytes at data as orders.created
+ * (op_contract_parse_order_created), then sums its line items per sku. 0
+ * with out filled (release with op_inv_order_clear), or OP_EINVAL (OP_ENOMEM)
+ * with *err filled and out zeroed. */
 int op_inv_parse_order_created(const char *data, size_t len, op_inv_order_t *out,
                                op_contract_error_t *err);
 void op_inv_order_clear(op_inv_order_t *order);
-
-int op_inv_parse_payment(const char *data, size_t len, op_inv_payment_t *out,
-                         op_contract_error_t *err);
-void op_inv_payment_clear(op_inv_payment_t *payment);
 
 /* ---- seed files ---------------------------------------------------------- */
 
