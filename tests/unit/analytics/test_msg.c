@@ -52,7 +52,7 @@ static void test_payment(void **state) {
                                 "{\"order_id\":\"o1\",\"tenant_id\":\"t\",\"payment_id\":\"p\","
                                 "\"state\":\"pending\",\"amount\":\"1.00\",\"currency\":\"EUR\","
                                 "\"processed_at\":\"2026-11-23T10:00:00Z\"," TRACE "}"),
-                      "invalid_value");
+                      "invalid_state");
   assert_string_equal(reason_of(OP_AN_PAYMENT,
                                 "{\"order_id\":\"o1\",\"tenant_id\":\"t\",\"payment_id\":\"p\","
                                 "\"state\":\"succeeded\",\"amount\":\"1.00001\","
@@ -119,12 +119,12 @@ static void test_created_audit_notification(void **state) {
                 "{\"order_id\":\"o\",\"tenant_id\":\"t\",\"line_items\":[{\"sku\":\"S\","
                 "\"qty\":0,\"unit_price\":\"10.00\"}],\"total_amount\":\"20.00\","
                 "\"currency\":\"EUR\",\"created_at\":\"2026-11-23T10:00:00Z\"}"),
-      "invalid_value");
+      "invalid_qty");
   assert_string_equal(reason_of(OP_AN_ORDER_CREATED,
                                 "{\"order_id\":\"o\",\"tenant_id\":\"t\",\"line_items\":[],"
                                 "\"total_amount\":\"20.00\",\"currency\":\"EUR\","
                                 "\"created_at\":\"2026-11-23T10:00:00Z\"}"),
-                      "invalid_value");
+                      "invalid_line_items");
   assert_string_equal(
       reason_of(OP_AN_ORDER_CREATED,
                 "{\"order_id\":\"o\",\"tenant_id\":\"t\",\"line_items\":[{\"sku\":\"S\","
