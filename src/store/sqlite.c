@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "core/err.h"
@@ -275,6 +276,27 @@ static int sqlite_exec_script(op_store_t *store, const char *sql) {
 }
 
 /* Runs a PRAGMA and copies its first result cell (if any) into out. */
+/*
+ * Waiting for the write lock. SQLite's own busy_timeout sleeps in steps that
+ * grow to 100 ms, so under contention (several services writing one file in
+ * `orderpulse dev`, two HTTP loops and a consumer in one service) a writer
+ * sleeps long after the lock was freed. This polls from 50 us, doubling to
+ * 2 ms, up to BUSY_TIMEOUT_MS in all. count is SQLite's number of calls so
+ * far for this wait.
+ */
+static int on_busy(void *ud, int count) {
+  (void)ud;
+  /* steps of 50, 100, ... 1600 us (3,150 us in all), then 2 ms each */
+  int64_t step = count < 6 ? (int64_t)50 << count : 2000;
+  int64_t waited =
+      count < 6 ? 50 * (((int64_t)1 << count) - 1) : 3150 + (int64_t)(count - 6) * 2000;
+  if (waited >= (int64_t)BUSY_TIMEOUT_MS * 1000)
+    return 0; /* give up: SQLITE_BUSY */
+  struct timespec ts = {0, (long)step * 1000};
+  nanosleep(&ts, NULL);
+  return 1;
+}
+
 static int pragma(op_store_t *store, const char *sql, char *out, size_t outlen) {
   op_rows_t *rows = NULL;
   int rc = sqlite_exec(store, sql, 0, NULL, out ? &rows : NULL);
@@ -332,7 +354,7 @@ static int sqlite_open(op_store_t *store, const char *url, char *errbuf, size_t 
   /* busy_timeout first: switching to WAL takes a lock another process may
    * hold while it does the same. */
   char mode[32] = "";
-  rc = sqlite3_busy_timeout(conn->db, BUSY_TIMEOUT_MS);
+  rc = sqlite3_busy_handler(conn->db, on_busy, conn);
   if (rc == SQLITE_OK)
     rc = pragma(store, "PRAGMA journal_mode=WAL", mode, sizeof mode);
   if (rc == 0)
