@@ -197,17 +197,41 @@ static int integer(const reader_t *r, const char *key, presence_t presence, int6
   return 0;
 }
 
-/* ---- documents ----------------------------------------------------------- */
+/* ---- documents -----------------------------------------------------------
+ * Every topic's parse is parse() with the topic's field pass. */
 
-/* Strict parse of an object; NULL with err filled otherwise. */
-static json_t *load_object(const char *data, size_t len, op_contract_error_t *err) {
+/* Reads the fields of one topic from r into the struct at msg. Returns 0 or
+ * OP_EINVAL (OP_ENOMEM) with r->err filled; it frees what it allocated when it
+ * fails. */
+typedef int (*fields_fn)(const reader_t *r, void *msg);
+
+/* Zeroes the struct at out (size bytes), parses data strictly as a JSON
+ * object into *doc (a member of out) and runs fields over it. On failure
+ * releases the document and leaves out zeroed. */
+static int parse(const char *data, size_t len, void *out, size_t size, void **doc, fields_fn fields,
+                 op_contract_error_t *err) {
+  memset(out, 0, size);
   json_t *root = op_contract_load(data, len, "message", err);
-  if (root != NULL && !json_is_object(root)) {
+  if (root == NULL)
+    return OP_EINVAL;
+  if (!json_is_object(root)) {
     json_decref(root);
-    op_contract_fail(err, "not_an_object", "the message must be a JSON object");
-    return NULL;
+    return op_contract_fail(err, "not_an_object", "the message must be a JSON object");
   }
-  return root;
+  *doc = root;
+  reader_t r = {root, "", err};
+  int rc = fields(&r, out);
+  if (rc != 0) {
+    json_decref(root);
+    memset(out, 0, size);
+  }
+  return rc;
+}
+
+/* Releases the document of a parsed struct and zeroes it. */
+static void release(void *out, size_t size, void *doc) {
+  json_decref(doc);
+  memset(out, 0, size);
 }
 
 /* ---- orders.created ------------------------------------------------------ */
@@ -244,142 +268,125 @@ static int line_items(const reader_t *r, op_order_created_t *out) {
   return 0;
 }
 
+static int created_fields(const reader_t *r, void *msg) {
+  op_order_created_t *out = msg;
+  int rc = id(r, "order_id", REQUIRED, &out->order_id) ||
+           id(r, "tenant_id", REQUIRED, &out->tenant_id) ||
+           id(r, "user_id", OPTIONAL, &out->user_id);
+  if (rc == 0)
+    rc = line_items(r, out);
+  if (rc == 0 && (decimal(r, "total_amount", &out->total_amount, &out->total) ||
+                  currency(r, "currency", &out->currency) ||
+                  text(r, "reference", OPTIONAL, 0, 256, "invalid_reference", &out->reference) ||
+                  timestamp(r, "created_at", REQUIRED, &out->created_at, &out->created_at_ms) ||
+                  trace_id(r, OPTIONAL, &out->trace_id)))
+    rc = OP_EINVAL;
+  if (rc != 0)
+    free(out->items);
+  return rc;
+}
+
 int op_contract_parse_order_created(const char *data, size_t len, op_order_created_t *out,
                                     op_contract_error_t *err) {
-  memset(out, 0, sizeof *out);
-  json_t *root = load_object(data, len, err);
-  if (root == NULL)
-    return OP_EINVAL;
-  out->doc = root;
-  reader_t r = {root, "", err};
-  int rc = id(&r, "order_id", REQUIRED, &out->order_id) ||
-           id(&r, "tenant_id", REQUIRED, &out->tenant_id) ||
-           id(&r, "user_id", OPTIONAL, &out->user_id);
-  if (rc == 0)
-    rc = line_items(&r, out);
-  if (rc == 0 && (decimal(&r, "total_amount", &out->total_amount, &out->total) ||
-                  currency(&r, "currency", &out->currency) ||
-                  text(&r, "reference", OPTIONAL, 0, 256, "invalid_reference", &out->reference) ||
-                  timestamp(&r, "created_at", REQUIRED, &out->created_at, &out->created_at_ms) ||
-                  trace_id(&r, OPTIONAL, &out->trace_id)))
-    rc = OP_EINVAL;
-  if (rc != 0) {
-    op_order_created_clear(out);
-    return rc;
-  }
-  return 0;
+  return parse(data, len, out, sizeof *out, &out->doc, created_fields, err);
 }
 
 void op_order_created_clear(op_order_created_t *out) {
   free(out->items);
-  json_decref(out->doc);
-  memset(out, 0, sizeof *out);
+  release(out, sizeof *out, out->doc);
 }
 
 /* ---- payments.completed -------------------------------------------------- */
 
 static const char *const PAYMENT_STATES[] = {"succeeded", "failed", NULL};
 
-int op_contract_parse_payment_completed(const char *data, size_t len, op_payment_completed_t *out,
-                                        op_contract_error_t *err) {
-  memset(out, 0, sizeof *out);
-  json_t *root = load_object(data, len, err);
-  if (root == NULL)
-    return OP_EINVAL;
-  out->doc = root;
-  reader_t r = {root, "", err};
-  int rc = id(&r, "order_id", REQUIRED, &out->order_id) ||
-           id(&r, "tenant_id", REQUIRED, &out->tenant_id) ||
-           id(&r, "payment_id", REQUIRED, &out->payment_id) ||
-           one_of(&r, "state", PAYMENT_STATES, "must be one of: succeeded failed", "invalid_state",
+static int payment_fields(const reader_t *r, void *msg) {
+  op_payment_completed_t *out = msg;
+  int rc = id(r, "order_id", REQUIRED, &out->order_id) ||
+           id(r, "tenant_id", REQUIRED, &out->tenant_id) ||
+           id(r, "payment_id", REQUIRED, &out->payment_id) ||
+           one_of(r, "state", PAYMENT_STATES, "must be one of: succeeded failed", "invalid_state",
                   &out->state);
   if (rc == 0) {
     out->succeeded = strcmp(out->state, "succeeded") == 0;
     /* The schema's if/then: a failed payment says why. */
-    rc = text(&r, "reason", out->succeeded ? OPTIONAL : REQUIRED, 1, 256, "invalid_reason",
+    rc = text(r, "reason", out->succeeded ? OPTIONAL : REQUIRED, 1, 256, "invalid_reason",
               &out->reason);
-    if (rc != 0 && !out->succeeded && json_object_get(root, "reason") == NULL)
-      op_contract_fail(err, "missing_field", "reason is required when state is failed");
+    if (rc != 0 && !out->succeeded && json_object_get(r->obj, "reason") == NULL)
+      op_contract_fail(r->err, "missing_field", "reason is required when state is failed");
   }
-  if (rc == 0 &&
-      (decimal(&r, "amount", &out->amount, &out->amount_value) ||
-       currency(&r, "currency", &out->currency) ||
-       timestamp(&r, "processed_at", REQUIRED, &out->processed_at, &out->processed_at_ms) ||
-       trace_id(&r, REQUIRED, &out->trace_id)))
-    rc = OP_EINVAL;
-  if (rc != 0) {
-    op_payment_completed_clear(out);
-    return OP_EINVAL;
-  }
-  return 0;
+  return rc || decimal(r, "amount", &out->amount, &out->amount_value) ||
+                 currency(r, "currency", &out->currency) ||
+                 timestamp(r, "processed_at", REQUIRED, &out->processed_at,
+                           &out->processed_at_ms) ||
+                 trace_id(r, REQUIRED, &out->trace_id)
+             ? OP_EINVAL
+             : 0;
+}
+
+int op_contract_parse_payment_completed(const char *data, size_t len, op_payment_completed_t *out,
+                                        op_contract_error_t *err) {
+  return parse(data, len, out, sizeof *out, &out->doc, payment_fields, err);
 }
 
 void op_payment_completed_clear(op_payment_completed_t *out) {
-  json_decref(out->doc);
-  memset(out, 0, sizeof *out);
+  release(out, sizeof *out, out->doc);
 }
 
 /* ---- inventory.updated --------------------------------------------------- */
 
 static const char *const STOCK_STATES[] = {"reserved", "released", "out_of_stock", NULL};
 
+static int stock_fields(const reader_t *r, void *msg) {
+  op_inventory_updated_t *out = msg;
+  return id(r, "sku", REQUIRED, &out->sku) || id(r, "tenant_id", REQUIRED, &out->tenant_id) ||
+                 id(r, "order_id", REQUIRED, &out->order_id) ||
+                 integer(r, "delta", REQUIRED, INT64_MIN, "invalid_value", &out->delta, NULL) ||
+                 id(r, "reservation_id", REQUIRED, &out->reservation_id) ||
+                 one_of(r, "state", STOCK_STATES, "must be one of: reserved released out_of_stock",
+                        "invalid_state", &out->state) ||
+                 timestamp(r, "processed_at", REQUIRED, &out->processed_at,
+                           &out->processed_at_ms) ||
+                 trace_id(r, REQUIRED, &out->trace_id) ||
+                 integer(r, "available", OPTIONAL, 0, "invalid_value", &out->available,
+                         &out->has_available)
+             ? OP_EINVAL
+             : 0;
+}
+
 int op_contract_parse_inventory_updated(const char *data, size_t len, op_inventory_updated_t *out,
                                         op_contract_error_t *err) {
-  memset(out, 0, sizeof *out);
-  json_t *root = load_object(data, len, err);
-  if (root == NULL)
-    return OP_EINVAL;
-  out->doc = root;
-  reader_t r = {root, "", err};
-  if (id(&r, "sku", REQUIRED, &out->sku) || id(&r, "tenant_id", REQUIRED, &out->tenant_id) ||
-      id(&r, "order_id", REQUIRED, &out->order_id) ||
-      integer(&r, "delta", REQUIRED, INT64_MIN, "invalid_value", &out->delta, NULL) ||
-      id(&r, "reservation_id", REQUIRED, &out->reservation_id) ||
-      one_of(&r, "state", STOCK_STATES, "must be one of: reserved released out_of_stock",
-             "invalid_state", &out->state) ||
-      timestamp(&r, "processed_at", REQUIRED, &out->processed_at, &out->processed_at_ms) ||
-      trace_id(&r, REQUIRED, &out->trace_id) ||
-      integer(&r, "available", OPTIONAL, 0, "invalid_value", &out->available,
-              &out->has_available)) {
-    op_inventory_updated_clear(out);
-    return OP_EINVAL;
-  }
-  return 0;
+  return parse(data, len, out, sizeof *out, &out->doc, stock_fields, err);
 }
 
 void op_inventory_updated_clear(op_inventory_updated_t *out) {
-  json_decref(out->doc);
-  memset(out, 0, sizeof *out);
+  release(out, sizeof *out, out->doc);
 }
 
 /* ---- orders.audit -------------------------------------------------------- */
 
+static int audit_fields(const reader_t *r, void *msg) {
+  op_order_audit_t *out = msg;
+  return id(r, "order_id", REQUIRED, &out->order_id) ||
+                 id(r, "tenant_id", REQUIRED, &out->tenant_id) ||
+                 id(r, "event_id", OPTIONAL, &out->event_id) ||
+                 text(r, "action", REQUIRED, 1, 64, "invalid_value", &out->action) ||
+                 text(r, "from_status", NULLABLE, 0, 64, "invalid_status", &out->from_status) ||
+                 text(r, "to_status", OPTIONAL, 1, 64, "invalid_status", &out->to_status) ||
+                 id(r, "actor", OPTIONAL, &out->actor) ||
+                 timestamp(r, "at", REQUIRED, &out->at, &out->at_ms) ||
+                 trace_id(r, OPTIONAL, &out->trace_id)
+             ? OP_EINVAL
+             : 0;
+}
+
 int op_contract_parse_order_audit(const char *data, size_t len, op_order_audit_t *out,
                                   op_contract_error_t *err) {
-  memset(out, 0, sizeof *out);
-  json_t *root = load_object(data, len, err);
-  if (root == NULL)
-    return OP_EINVAL;
-  out->doc = root;
-  reader_t r = {root, "", err};
-  if (id(&r, "order_id", REQUIRED, &out->order_id) ||
-      id(&r, "tenant_id", REQUIRED, &out->tenant_id) ||
-      id(&r, "event_id", OPTIONAL, &out->event_id) ||
-      text(&r, "action", REQUIRED, 1, 64, "invalid_value", &out->action) ||
-      text(&r, "from_status", NULLABLE, 0, 64, "invalid_status", &out->from_status) ||
-      text(&r, "to_status", OPTIONAL, 1, 64, "invalid_status", &out->to_status) ||
-      id(&r, "actor", OPTIONAL, &out->actor) ||
-      timestamp(&r, "at", REQUIRED, &out->at, &out->at_ms) ||
-      trace_id(&r, OPTIONAL, &out->trace_id)) {
-    op_order_audit_clear(out);
-    return OP_EINVAL;
-  }
-  return 0;
+  return parse(data, len, out, sizeof *out, &out->doc, audit_fields, err);
 }
 
 void op_order_audit_clear(op_order_audit_t *out) {
-  json_decref(out->doc);
-  memset(out, 0, sizeof *out);
+  release(out, sizeof *out, out->doc);
 }
 
 /* ---- notifications.events ------------------------------------------------ */
@@ -387,48 +394,38 @@ void op_order_audit_clear(op_order_audit_t *out) {
 static const char *const CHANNELS[] = {"in_app", "email", NULL};
 static const char *const NOTIFY_STATES[] = {"queued", "sent", "failed", NULL};
 
+static int notification_fields(const reader_t *r, void *msg) {
+  op_notification_event_t *out = msg;
+  if (id(r, "notification_id", REQUIRED, &out->notification_id) ||
+      id(r, "tenant_id", REQUIRED, &out->tenant_id) || id(r, "user_id", REQUIRED, &out->user_id) ||
+      one_of(r, "channel", CHANNELS, "must be one of: in_app email", "invalid_value",
+             &out->channel) ||
+      text(r, "template", REQUIRED, 1, 128, "invalid_value", &out->template_name) ||
+      one_of(r, "state", NOTIFY_STATES, "must be one of: queued sent failed", "invalid_state",
+             &out->state) ||
+      id(r, "order_id", REQUIRED, &out->order_id))
+    return OP_EINVAL;
+  /* The schema's allOf of if/then: sent says when, failed says why. */
+  int sent = strcmp(out->state, "sent") == 0;
+  int failed = strcmp(out->state, "failed") == 0;
+  if (timestamp(r, "sent_at", sent ? REQUIRED : OPTIONAL, &out->sent_at, &out->sent_at_ms) != 0) {
+    if (sent && json_object_get(r->obj, "sent_at") == NULL)
+      op_contract_fail(r->err, "missing_field", "sent_at is required when state is sent");
+    return OP_EINVAL;
+  }
+  if (text(r, "reason", failed ? REQUIRED : OPTIONAL, 1, 512, "invalid_reason", &out->reason)) {
+    if (failed && json_object_get(r->obj, "reason") == NULL)
+      op_contract_fail(r->err, "missing_field", "reason is required when state is failed");
+    return OP_EINVAL;
+  }
+  return trace_id(r, REQUIRED, &out->trace_id) ? OP_EINVAL : 0;
+}
+
 int op_contract_parse_notification_event(const char *data, size_t len, op_notification_event_t *out,
                                          op_contract_error_t *err) {
-  memset(out, 0, sizeof *out);
-  json_t *root = load_object(data, len, err);
-  if (root == NULL)
-    return OP_EINVAL;
-  out->doc = root;
-  reader_t r = {root, "", err};
-  int rc = id(&r, "notification_id", REQUIRED, &out->notification_id) ||
-           id(&r, "tenant_id", REQUIRED, &out->tenant_id) ||
-           id(&r, "user_id", REQUIRED, &out->user_id) ||
-           one_of(&r, "channel", CHANNELS, "must be one of: in_app email", "invalid_value",
-                  &out->channel) ||
-           text(&r, "template", REQUIRED, 1, 128, "invalid_value", &out->template_name) ||
-           one_of(&r, "state", NOTIFY_STATES, "must be one of: queued sent failed", "invalid_state",
-                  &out->state) ||
-           id(&r, "order_id", REQUIRED, &out->order_id);
-  /* The schema's allOf of if/then: sent says when, failed says why. */
-  int sent = rc == 0 && strcmp(out->state, "sent") == 0;
-  int failed = rc == 0 && strcmp(out->state, "failed") == 0;
-  if (rc == 0 &&
-      timestamp(&r, "sent_at", sent ? REQUIRED : OPTIONAL, &out->sent_at, &out->sent_at_ms) != 0) {
-    rc = OP_EINVAL;
-    if (sent && out->sent_at == NULL && json_object_get(root, "sent_at") == NULL)
-      op_contract_fail(err, "missing_field", "sent_at is required when state is sent");
-  }
-  if (rc == 0 && text(&r, "reason", failed ? REQUIRED : OPTIONAL, 1, 512, "invalid_reason",
-                      &out->reason) != 0) {
-    rc = OP_EINVAL;
-    if (failed && json_object_get(root, "reason") == NULL)
-      op_contract_fail(err, "missing_field", "reason is required when state is failed");
-  }
-  if (rc == 0 && trace_id(&r, REQUIRED, &out->trace_id) != 0)
-    rc = OP_EINVAL;
-  if (rc != 0) {
-    op_notification_event_clear(out);
-    return OP_EINVAL;
-  }
-  return 0;
+  return parse(data, len, out, sizeof *out, &out->doc, notification_fields, err);
 }
 
 void op_notification_event_clear(op_notification_event_t *out) {
-  json_decref(out->doc);
-  memset(out, 0, sizeof *out);
+  release(out, sizeof *out, out->doc);
 }

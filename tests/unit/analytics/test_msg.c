@@ -73,16 +73,6 @@ static void test_payment(void **state) {
                       "missing_field"); /* trace_id is required on this topic */
 }
 
-static void test_documents(void **state) {
-  assert_string_equal(reason_of(OP_AN_PAYMENT, "{"), "invalid_json");
-  assert_string_equal(reason_of(OP_AN_PAYMENT, ""), "invalid_json");
-  assert_string_equal(reason_of(OP_AN_PAYMENT, "{\"a\":1} x"), "invalid_json");
-  assert_string_equal(reason_of(OP_AN_PAYMENT, "{\"a\":\"\\u0000\"}"), "invalid_json");
-  assert_string_equal(reason_of(OP_AN_PAYMENT, "{\"a\":1,\"a\":1}"), "duplicate_key");
-  assert_string_equal(reason_of(OP_AN_INVENTORY, "[]"), "not_an_object");
-  assert_string_equal(reason_of(OP_AN_AUDIT, "\"x\""), "not_an_object");
-}
-
 static void test_inventory_available(void **state) {
   const char *base = "{\"sku\":\"S-1\",\"tenant_id\":\"t\",\"order_id\":\"o\",\"delta\":-2,"
                      "\"reservation_id\":\"r\",\"state\":\"reserved\","
@@ -175,7 +165,6 @@ static void test_kinds(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_payment),
-      cmocka_unit_test(test_documents),
       cmocka_unit_test(test_inventory_available),
       cmocka_unit_test(test_created_audit_notification),
       cmocka_unit_test(test_order_event_uses_the_contract_validator),
