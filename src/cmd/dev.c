@@ -60,7 +60,35 @@ static int take_simulate(int *argc, char **argv, double *rate) {
 typedef struct dev_state_s {
   double rate;
   op_demo_t *demo;
+  op_config_t cfgs[8]; /* shallow copies of the host's, each with its own database_url */
+  char *urls[8];
 } dev_state_t;
+
+/*
+ * With SQLite, each service gets a file of its own beside DATABASE_URL's
+ * (data/orderpulse.db -> data/orderpulse-order.db, …): every service owns its
+ * tables and nothing joins across them, and one file would make all of them
+ * queue for its single write lock. PostgreSQL is shared as configured.
+ */
+static int split_sqlite(op_host_t *host, dev_state_t *dev, const op_service_t *const *services,
+                        size_t n) {
+  const char *url = host->cfg.database_url;
+  if (strncmp(url, "sqlite://", 9) != 0 || strstr(url, ":memory:") != NULL)
+    return 0;
+  size_t stem = strlen(url);
+  if (stem > 3 && strcmp(url + stem - 3, ".db") == 0)
+    stem -= 3;
+  for (size_t i = 0; i < n && i < 8; i++) {
+    size_t len = stem + strlen(services[i]->name) + 5;
+    if ((dev->urls[i] = malloc(len)) == NULL)
+      return -1;
+    snprintf(dev->urls[i], len, "%.*s-%s.db", (int)stem, url, services[i]->name);
+    dev->cfgs[i] = host->cfg;
+    dev->cfgs[i].database_url = dev->urls[i];
+    host->service_cfg[i] = &dev->cfgs[i];
+  }
+  return 0;
+}
 
 static void on_ready(op_host_t *host, int port) {
   dev_state_t *dev = host->ud;
@@ -80,7 +108,9 @@ static int run(int argc, char **argv) {
     printf("usage: orderpulse dev [--simulate RATE] [--setting VALUE ...]\n\n"
            "Starts the embedded dev broker (unless KAFKA_BROKERS is set) and every service\n"
            "in one process, served on one port (PORT, default 8080), with SQLite in data/\n"
-           "unless DATABASE_URL says otherwise. Prints a ready line with the URL, then one\n"
+           "(one file per service beside DATABASE_URL's: data/orderpulse-order.db, ...)\n"
+           "unless DATABASE_URL names a PostgreSQL database. Prints a ready line with the URL, "
+           "then one\n"
            "line per demo user (two tenants, an Owner and a Staff user each) with a signed\n"
            "token, and gives the demo catalogue its stock.\n\n"
            "  --simulate RATE   place RATE random orders per second through the API\n\n");
@@ -104,10 +134,13 @@ static int run(int argc, char **argv) {
     static const op_service_t *const services[] = {&op_notify_service, &op_order_service,
                                                    &op_payment_service, &op_inventory_service,
                                                    &op_analytics_service};
-    rc = op_host_run(&host, services, sizeof services / sizeof services[0], 1);
+    size_t n = sizeof services / sizeof services[0];
+    rc = split_sqlite(&host, &dev, services, n) == 0 ? op_host_run(&host, services, n, 1) : 1;
     curl_global_cleanup();
   }
   op_host_close(&host);
+  for (size_t i = 0; i < 8; i++)
+    free(dev.urls[i]);
   return rc;
 }
 

@@ -70,6 +70,10 @@ static int wait_for_end(op_host_t *host, const op_service_t *const *services, vo
   }
 }
 
+static const op_config_t *service_cfg(const op_host_t *host, size_t i) {
+  return i < 16 && host->service_cfg[i] ? host->service_cfg[i] : &host->cfg;
+}
+
 /* Starts the embedded dev broker when no real cluster is configured. */
 static int start_brokers(op_host_t *host) {
   if (!op_config_embedded_kafka(&host->cfg)) {
@@ -95,7 +99,7 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
   int rc = n <= 16 ? 0 : 1;
   char err[512];
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (services[i]->check && services[i]->check(&host->cfg, err, sizeof err) != 0) {
+    if (services[i]->check && services[i]->check(service_cfg(host, i), err, sizeof err) != 0) {
       fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
       return 2;
     }
@@ -103,8 +107,8 @@ int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, 
   if (rc == 0)
     rc = start_brokers(host);
   for (; rc == 0 && created < n; created++) {
-    svcs[created] =
-        services[created]->create(&host->cfg, host->brokers, host->router, err, sizeof err);
+    svcs[created] = services[created]->create(service_cfg(host, created), host->brokers,
+                                              host->router, err, sizeof err);
     if (svcs[created] == NULL) {
       fprintf(stderr, "orderpulse %s: %s: %s\n", host->name, services[created]->name, err);
       rc = 1;

@@ -24,6 +24,8 @@ typedef struct op_host_s {
   void (*on_ready)(struct op_host_s *host, int port);
   void (*on_stop)(struct op_host_s *host);
   void *ud;
+  /* Optional: the configuration service i is created with (NULL: cfg). */
+  const op_config_t *service_cfg[16];
 } op_host_t;
 
 /* Loads the configuration and rejects leftover arguments (exit code 2, one

@@ -332,6 +332,9 @@ def test_dev_runs_the_whole_platform_in_one_process_on_one_port(tmp_path):
     finally:
         rc = dev.stop()
     assert rc == 0, dev.log_text()[-3000:]
+    # With SQLite, each service has a file of its own beside DATABASE_URL's.
+    for svc in ["notify", "order", "payment", "inventory", "analytics"]:
+        assert (tmp_path / f"dev-{svc}.db").exists(), svc
 
 
 def test_dev_simulate_places_orders_by_itself(tmp_path):
