@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "fanout/frame.h"
 #include "fanout/ring.h"
@@ -461,8 +462,14 @@ static void *reader_main(void *arg) {
   int64_t cursor[TENANTS] = {0};
   int64_t seen_last[TENANTS] = {0};
   op_frame_t *out[16];
-  for (long round = 0; round < 2000000; round++) {
+  /* Bounded by time while the appender runs (it may be starved on a busy
+   * machine), then by rounds to catch up: ample, each round reads up to 16. */
+  uint64_t deadline = op_mono_ns() + 120ull * 1000000000ull;
+  long after = 0;
+  for (;;) {
     int finished = atomic_load(&shared->done);
+    if ((finished && ++after > 2000000) || op_mono_ns() > deadline)
+      break;
     int t = (int)(rand_r(&reader->seed) % TENANTS);
     size_t max_out = 1 + rand_r(&reader->seed) % 16;
     size_t n;
