@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contracts/messages.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/health.h"
@@ -80,7 +81,7 @@ static int load_order(op_order_tx_t *tx, const char *order_id, const char *tenan
   return 0;
 }
 
-static int apply_payment(op_order_t *svc, op_order_tx_t *tx, const op_order_payment_t *p,
+static int apply_payment(op_order_t *svc, op_order_tx_t *tx, const op_payment_completed_t *p,
                          size_t index, dead_t *dead, int *is_dead) {
   op_rows_t *rows = NULL;
   op_order_row_t row;
@@ -114,7 +115,7 @@ static int apply_payment(op_order_t *svc, op_order_tx_t *tx, const op_order_paym
   return rc;
 }
 
-static int apply_stock_record(op_order_t *svc, op_order_tx_t *tx, const op_order_stock_t *s,
+static int apply_stock_record(op_order_t *svc, op_order_tx_t *tx, const op_inventory_updated_t *s,
                               size_t index, dead_t *dead, int *is_dead) {
   op_rows_t *rows = NULL;
   op_order_row_t row;
@@ -150,26 +151,26 @@ static int apply_message(op_order_t *svc, op_order_tx_t *tx, rd_kafka_message_t 
   *is_dead = 0;
   dead->index = index;
   if (strcmp(topic, TOPIC_PAYMENTS) == 0) {
-    op_order_payment_t p;
-    if (op_order_parse_payment(msg->payload, msg->len, &p, &dead->err) != 0) {
+    op_payment_completed_t p;
+    if (op_contract_parse_payment_completed(msg->payload, msg->len, &p, &dead->err) != 0) {
       *is_dead = 1;
       return 0;
     }
     tx->trace_id = has_trace ? header_trace : p.trace_id;
     tx->actor = "payment";
     int rc = apply_payment(svc, tx, &p, index, dead, is_dead);
-    json_decref(p.doc);
+    op_payment_completed_clear(&p);
     return rc;
   }
-  op_order_stock_t s;
-  if (op_order_parse_stock(msg->payload, msg->len, &s, &dead->err) != 0) {
+  op_inventory_updated_t s;
+  if (op_contract_parse_inventory_updated(msg->payload, msg->len, &s, &dead->err) != 0) {
     *is_dead = 1;
     return 0;
   }
   tx->trace_id = has_trace ? header_trace : s.trace_id;
   tx->actor = "inventory";
   int rc = apply_stock_record(svc, tx, &s, index, dead, is_dead);
-  json_decref(s.doc);
+  op_inventory_updated_clear(&s);
   return rc;
 }
 

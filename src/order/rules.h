@@ -1,9 +1,9 @@
 /*
- * The order service's pure rules: what a POST /api/orders body must be, the
- * state machine of the agreed flow, and the validators of the two topics the
- * service consumes (payments.completed, inventory.updated). Nothing here
- * touches the store, Kafka or HTTP, so every rule has a unit test
- * (tests/unit/order/).
+ * The order service's pure rules: what a POST /api/orders body must be and
+ * the state machine of the agreed flow. The two topics the service consumes
+ * (payments.completed, inventory.updated) are validated by the shared parsers
+ * of contracts/messages.h. Nothing here touches the store, Kafka or HTTP, so
+ * every rule has a unit test (tests/unit/order/).
  *
  * Thread-safety: every function may run on any thread; nothing is shared.
  */
@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "contracts/validate.h"
 #include "core/decimal.h"
 
 #define OP_ORDER_MAX_ITEMS 100
@@ -73,30 +72,6 @@ int op_order_can_fulfill(const char *status);
 
 /* True when s is one of the statuses above (for the list filter). */
 int op_order_status_known(const char *s);
-
-/* ---- consumed messages ------------------------------------------------- */
-
-/* payments.completed; strings borrowed from doc (owned, json_decref it). */
-typedef struct op_order_payment_s {
-  json_t *doc;
-  const char *order_id, *tenant_id, *payment_id, *state, *trace_id;
-  int succeeded;
-} op_order_payment_t;
-
-/* inventory.updated; strings borrowed from doc (owned). */
-typedef struct op_order_stock_s {
-  json_t *doc;
-  const char *sku, *tenant_id, *order_id, *reservation_id, *state, *trace_id;
-} op_order_stock_t;
-
-/* Parse and validate one message value (len bytes, not NUL-terminated) by its
- * contract. Return 0 with out filled (the caller json_decref's out->doc), or
- * OP_EINVAL with *err set (reason tokens of contracts/validate.h, plus
- * invalid_state and invalid_trace_id) and nothing to free. */
-int op_order_parse_payment(const char *data, size_t len, op_order_payment_t *out,
-                           op_contract_error_t *err);
-int op_order_parse_stock(const char *data, size_t len, op_order_stock_t *out,
-                         op_contract_error_t *err);
 
 /* List cursors: the seq of the last order of a page, as 16 hex digits. */
 void op_order_cursor_encode(int64_t seq, char out[17]);

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "contracts/messages.h"
 #include "core/err.h"
 #include "order/rules.h"
 
@@ -162,14 +163,17 @@ static void test_state_machine(void **state) {
   "\"trace_id\":\"%s\"}"
 #define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 
+/* The service consumes through the shared parsers (contracts/messages.h);
+ * these pin the reason tokens its DLQ reports and the fields it reads. */
 static const char *parse_pay(const char *state, const char *extra, const char *trace) {
   char buf[512];
   snprintf(buf, sizeof buf, PAY, state, extra, trace);
-  op_order_payment_t p;
+  op_payment_completed_t p;
   op_contract_error_t err;
-  if (op_order_parse_payment(buf, strlen(buf), &p, &err) != 0)
+  if (op_contract_parse_payment_completed(buf, strlen(buf), &p, &err) != 0)
     return err.reason;
-  json_decref(p.doc);
+  assert_int_equal(p.succeeded, strcmp(state, "succeeded") == 0);
+  op_payment_completed_clear(&p);
   return "ok";
 }
 
@@ -177,24 +181,30 @@ static void test_consumed_messages(void **state) {
   assert_string_equal(parse_pay("succeeded", "", TRACE), "ok");
   assert_string_equal(parse_pay("failed", "\"reason\":\"card_declined\",", TRACE), "ok");
   assert_string_equal(parse_pay("failed", "", TRACE), "missing_field");
+  assert_string_equal(parse_pay("failed", "\"reason\":\"\",", TRACE), "invalid_reason");
   assert_string_equal(parse_pay("maybe", "", TRACE), "invalid_state");
   assert_string_equal(parse_pay("succeeded", "", "ABC"), "invalid_trace_id");
   assert_string_equal(parse_pay("succeeded", "\"order_id\":\"x\",", TRACE), "duplicate_key");
-  op_order_payment_t p;
+  op_payment_completed_t p;
   op_contract_error_t err;
-  assert_int_equal(op_order_parse_payment("nope", 4, &p, &err), OP_EINVAL);
+  assert_int_equal(op_contract_parse_payment_completed("nope", 4, &p, &err), OP_EINVAL);
   assert_string_equal(err.reason, "invalid_json");
-  assert_int_equal(op_order_parse_payment("[]", 2, &p, &err), OP_EINVAL);
+  assert_int_equal(op_contract_parse_payment_completed("[]", 2, &p, &err), OP_EINVAL);
   assert_string_equal(err.reason, "not_an_object");
   const char *stock = "{\"sku\":\"s\",\"tenant_id\":\"t\",\"order_id\":\"o\",\"delta\":-2,"
                       "\"reservation_id\":\"r\",\"state\":\"reserved\","
                       "\"processed_at\":\"2026-11-23T10:00:00.000Z\",\"trace_id\":\"" TRACE "\"}";
-  op_order_stock_t s;
-  assert_int_equal(op_order_parse_stock(stock, strlen(stock), &s, &err), 0);
+  op_inventory_updated_t s;
+  assert_int_equal(op_contract_parse_inventory_updated(stock, strlen(stock), &s, &err), 0);
   assert_string_equal(s.state, "reserved");
-  json_decref(s.doc);
-  assert_int_equal(op_order_parse_stock("{\"sku\":\"\"}", 10, &s, &err), OP_EINVAL);
+  assert_string_equal(s.reservation_id, "r");
+  op_inventory_updated_clear(&s);
+  assert_int_equal(op_contract_parse_inventory_updated("{\"sku\":\"\"}", 10, &s, &err), OP_EINVAL);
   assert_string_equal(err.reason, "invalid_id");
+  const char *text_delta = "{\"sku\":\"s\",\"tenant_id\":\"t\",\"order_id\":\"o\",\"delta\":\"1\"}";
+  assert_int_equal(op_contract_parse_inventory_updated(text_delta, strlen(text_delta), &s, &err),
+                   OP_EINVAL);
+  assert_string_equal(err.reason, "wrong_type");
 }
 
 static void test_cursor_round_trip(void **state) {
