@@ -259,9 +259,10 @@ def test_every_message_twice_gives_the_same_summary(broker, db_url):
 def test_kill9_mid_stream_and_restart_loses_and_doubles_nothing(broker, db_url, db):
     a, b = two_tenants()
     # A backlog of a third tenant's orders, consumed in small batches, so that the kill lands
-    # while batches are being applied and committed.
+    # while batches are being applied and committed: 250 batches, seconds of work even on an
+    # idle machine, and the kill comes after the first two.
     c = Dataset("t_gamma")
-    for n in range(600):
+    for n in range(5000):
         c.add("orders.created", {
             "order_id": f"ord_c_{n}", "tenant_id": c.tenant,
             "line_items": [{"sku": "SKU-9", "qty": 1, "unit_price": "1.00"}],
@@ -270,11 +271,11 @@ def test_kill9_mid_stream_and_restart_loses_and_doubles_nothing(broker, db_url, 
     msgs = a.msgs + b.msgs
     half = len(msgs) // 2
     small = {"CONSUMER_BATCH_SIZE": "20"}
+    # Everything is produced first: the consumer then goes at its own pace (a producer
+    # slower than it would let it finish before the kill).
+    produce(broker, msgs[:half] + c.msgs + msgs[half:])
     svc = start(broker, db_url, **small)
-    produce(broker, msgs[:half])
-    wait_consumed(svc, half)
-    produce(broker, c.msgs + msgs[half:])
-    wait_consumed(svc, half + 100)
+    wait_consumed(svc, half + 40)
     svc.kill9()
     done = db.scalar("SELECT orders_total FROM analytics_tenants WHERE tenant_id = 't_gamma'")
     assert (done or 0) < c.orders, "the kill came after the backlog: not mid-stream"

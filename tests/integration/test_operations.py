@@ -176,7 +176,7 @@ def test_dev_runs_broker_and_notify_on_one_port(tmp_path):
         p = Producer(bootstrap)
         p.send("orders.events", order_event("t_dev", "o1"), key=b"o1")
         p.flush()
-        db = Database(f"sqlite://{tmp_path}/dev.db")
+        db = Database(f"sqlite://{tmp_path}/dev-notify.db")  # dev: a SQLite file per service
         wait_until(lambda: db.scalar("SELECT COUNT(*) FROM tenant_log") == 1, 40, "stored via dev")
         r = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
         assert r.status_code == 200
