@@ -33,7 +33,9 @@ test-build: deps $(TEST_BUILD)/Makefile
 
 # Every suite, against the servers scripts/run-tests.sh starts and stops.
 # One suite or test alone: scripts/run-tests.sh unit|integration [pytest -k NAME]
-test: test-build
+# The release binary is built too: the optimiser finds warnings (-Werror) that the
+# sanitizer build does not, and it is what `make run` starts.
+test: test-build build
 	@scripts/run-tests.sh all
 
 unit: test-build
