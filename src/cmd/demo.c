@@ -5,11 +5,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "auth/auth.h"
 #include "core/clock.h"
+#include "core/id.h"
 #include "core/log.h"
 
 #define TOKEN_TTL_S (24 * 3600)
@@ -104,9 +104,8 @@ static long request(CURL *curl, const char *method, const char *url, const char 
 }
 
 static uint32_t rnd(void) {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-    v = (uint32_t)op_mono_ns();
+  uint32_t v;
+  op_random_bytes((unsigned char *)&v, sizeof v);
   return v;
 }
 

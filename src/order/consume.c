@@ -102,14 +102,15 @@ static int apply_payment(op_order_t *svc, op_order_tx_t *tx, const op_payment_co
     op_counter_add(svc->m_duplicates, 1);
   } else if (rc == 0) {
     const char *to = op_order_after_payment(row.status, p->succeeded);
-    if (to == NULL)
+    if (to == NULL) {
       op_log(OP_LOG_INFO, "order", tx->trace_id,
              "payment %s (%s) for order %s in status %s: no change", p->payment_id, p->state,
              p->order_id, row.status);
-    if (to)
+    } else {
       rc = op_order_transition(tx, &row, to);
-    if (rc == 0 && to && strcmp(to, "paid") == 0)
-      rc = apply_stock(tx, &row);
+      if (rc == 0 && strcmp(to, "paid") == 0)
+        rc = apply_stock(tx, &row);
+    }
   }
   op_rows_free(rows);
   return rc;
