@@ -36,6 +36,12 @@ typedef struct op_config_s {
   char *smtp_url;
   char *smtp_from;
   int64_t email_max_attempts;
+  char *email_templates_dir;          /* <event_type>.{subject,html,txt} */
+  int64_t email_rate_per_user_minute; /* mails per user per minute; 0: no limit */
+  int64_t email_retry_base_ms;        /* first retry delay, doubled each attempt */
+  int64_t email_retry_max_ms;         /* retry delay cap */
+  int64_t email_timeout_ms;           /* one SMTP conversation */
+  char *notify_recipient_roles;       /* event_type=Role,Role;event_type=Role */
   char *log_level;
   int64_t event_retention_hours;
   int64_t consumer_batch_size;
