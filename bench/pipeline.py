@@ -130,6 +130,28 @@ def client(args):
     return sent, errors
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """CPU seconds per thread name (threads of one name summed)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def pct(values, q):
     if not values:
         return float("nan")
@@ -158,6 +180,8 @@ def one_run(opts):
                 assert time.monotonic() < deadline, "the warm-up order was not paid in 60 s"
                 time.sleep(0.05)  # polling the recorder thread, bounded
             start_at = time.time() + 0.5
+            cpu0 = cpu_seconds(proc.pid)
+            threads0 = thread_cpu(proc.pid)
             share = opts.rate / opts.clients
             with multiprocessing.Pool(opts.clients) as pool:
                 results = pool.map(client, [(port, token, share, opts.seconds, start_at)] *
@@ -172,6 +196,13 @@ def one_run(opts):
             while time.monotonic() < deadline and len(stream.paid.keys() & sent.keys()) < len(sent):
                 time.sleep(0.1)  # polling the recorder thread's progress, bounded
             stream.stop = True
+            cpu = cpu_seconds(proc.pid) - cpu0
+            if opts.threads:
+                t1 = thread_cpu(proc.pid)
+                per = {k: round(1000 * (v - threads0.get(k, 0)) / max(1, len(sent)), 3)
+                       for k, v in t1.items()}
+                print(json.dumps({"cpu_ms_per_order_by_thread":
+                                  dict(sorted(per.items(), key=lambda kv: -kv[1]))}))
             got = {o: stream.paid[o] - t for o, t in sent.items() if o in stream.paid}
             last = max(stream.paid[o] for o in got) if got else accept_end
             lat_ms = [v * 1000 for v in got.values()]
@@ -181,6 +212,7 @@ def one_run(opts):
                 "p50_ms": pct(lat_ms, 0.50), "p99_ms": pct(lat_ms, 0.99),
                 "max_ms": max(lat_ms) if lat_ms else float("nan"),
                 "accepted": len(sent), "errors": errors, "missing": len(sent) - len(got),
+                "server_cpu_ms_per_order": 1000 * cpu / max(1, len(sent)),
             }
         finally:
             proc.terminate()
@@ -193,6 +225,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", action="store_true",
+                    help="also print the server's CPU per order by thread name")
     ap.add_argument("--drain", type=float, default=120, help="max seconds to wait for order_paid")
     opts = ap.parse_args()
     runs = []

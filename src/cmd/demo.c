@@ -151,6 +151,7 @@ static void place_order(op_demo_t *d, CURL *curl, uint64_t n) {
 
 static void *run(void *arg) {
   op_demo_t *d = arg;
+  pthread_setname_np(pthread_self(), "op-simulate");
   CURL *curl = curl_easy_init();
   if (curl == NULL) {
     op_log_error("demo", "cannot create an HTTP client");

@@ -18,6 +18,8 @@ typedef struct op_config_s {
   char *kafka_group_instance_id; /* empty: dynamic membership */
   int64_t kafka_session_timeout_ms;
   int64_t kafka_topic_partitions_scale; /* dev broker: divide partition counts by this */
+  int64_t kafka_linger_ms;              /* producers: wait this long to fill a batch */
+  int64_t kafka_fetch_wait_ms;          /* consumers: a broker holds an empty fetch this long */
   char *database_url;
   char *redis_url;
   int64_t port;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,6 +330,9 @@ static void loop_main(void *arg) {
   op_http_server_t *server = loop->server;
   int rc = 0, inited = 0;
   loop->thread = uv_thread_self();
+  char name[16];
+  snprintf(name, sizeof name, "op-http-%u", loop->index);
+  pthread_setname_np(pthread_self(), name);
 
   uv_timer_init(&loop->uv, &loop->tick);
   loop->tick.data = loop;

@@ -32,9 +32,11 @@ op_producer_t *op_producer_new(const op_config_t *cfg, const char *brokers, char
     return NULL;
   }
   rd_kafka_conf_t *conf = op_kafka_conf_new(cfg, brokers, errbuf, errlen);
+  char linger[24];
+  snprintf(linger, sizeof linger, "%lld", (long long)cfg->kafka_linger_ms);
   if (conf == NULL || op_kafka_conf_set(conf, "enable.idempotence", "true", errbuf, errlen) ||
       op_kafka_conf_set(conf, "acks", "all", errbuf, errlen) ||
-      op_kafka_conf_set(conf, "linger.ms", "2", errbuf, errlen) ||
+      op_kafka_conf_set(conf, "linger.ms", linger, errbuf, errlen) ||
       op_kafka_conf_set(conf, "compression.type", "lz4", errbuf, errlen)) {
     if (conf)
       rd_kafka_conf_destroy(conf);

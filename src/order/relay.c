@@ -162,6 +162,7 @@ static void wait_for_work(op_order_relay_t *r, int64_t ms) {
 
 static void *relay_main(void *arg) {
   op_order_relay_t *r = arg;
+  pthread_setname_np(pthread_self(), "op-order-relay");
   for (;;) {
     pthread_mutex_lock(&r->mu);
     int stop = r->stop;
