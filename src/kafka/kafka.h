@@ -48,7 +48,9 @@ int op_kafka_trace_id(const rd_kafka_message_t *msg, char *out, size_t outlen);
 
 typedef struct op_producer_s op_producer_t;
 
-/* An idempotent producer (acks=all, enable.idempotence). NULL + errbuf on error. */
+/* An idempotent producer (acks=all, enable.idempotence). The producers of one
+ * process with the same brokers share one librdkafka handle (producer.c);
+ * each keeps its own delivery accounting. NULL + errbuf on error. */
 op_producer_t *op_producer_new(const op_config_t *cfg, const char *brokers, char *errbuf,
                                size_t errlen);
 
@@ -61,12 +63,11 @@ op_producer_t *op_producer_new(const op_config_t *cfg, const char *brokers, char
 int op_producer_send(op_producer_t *p, const char *topic, int32_t partition, const void *key,
                      size_t keylen, const void *value, size_t vallen, const char *const *headers);
 
-/* Waits until every queued message is acknowledged. Returns 0 when all were
+/* Waits until every message queued through p is acknowledged. Returns 0 when all were
  * delivered since the last call, OP_ETIMEDOUT, or OP_EKAFKA if any delivery
  * failed (the failures are counted and reset by this call). */
 int op_producer_flush(op_producer_t *p, int timeout_ms);
 
-rd_kafka_t *op_producer_handle(op_producer_t *p);
 void op_producer_free(op_producer_t *p);
 
 /*
