@@ -290,7 +290,7 @@ class Dev(Process):
             assert m, line
             users[(m.group(1), m.group(3))] = (m.group(2), m.group(4))
         assert len({t for t, _ in users}) == 2, users
-        assert {r for _, r in users} == {"Owner", "Staff"}, users
+        assert {r for _, r in users} == {"Owner", "Cashier"}, users
         return users
 
     def get(self, path, tok, **kw):
