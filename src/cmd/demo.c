@@ -17,14 +17,16 @@
 #define BURST_MAX 50 /* orders sent back to back at most, after a pause */
 
 typedef struct demo_user_s {
-  const char *tenant, *user, *role;
+  const char *tenant, *user, *role, *email, *name;
 } demo_user_t;
 
+/* The Cashiers are in the default NOTIFY_RECIPIENT_ROLES, so every demo user
+ * is told when an order is paid. */
 static const demo_user_t users[] = {
-    {"t_acme", "u_acme_owner", "Owner"},
-    {"t_acme", "u_acme_staff", "Staff"},
-    {"t_globex", "u_globex_owner", "Owner"},
-    {"t_globex", "u_globex_staff", "Staff"},
+    {"t_acme", "u_acme_owner", "Owner", "owner@acme.example", "Acme Owner"},
+    {"t_acme", "u_acme_staff", "Cashier", "cashier@acme.example", "Acme Cashier"},
+    {"t_globex", "u_globex_owner", "Owner", "owner@globex.example", "Globex Owner"},
+    {"t_globex", "u_globex_staff", "Cashier", "cashier@globex.example", "Globex Cashier"},
 };
 #define NUSERS (sizeof users / sizeof users[0])
 
@@ -109,6 +111,25 @@ static uint32_t rnd(void) {
   return v;
 }
 
+/* Notify's directory entry of each demo user, through its tenant owner; a
+ * 409 is a user seeded by an earlier run. */
+static void seed_users(op_demo_t *d, CURL *curl) {
+  char url[128], body[512];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/api/users", d->port);
+  for (size_t u = 0; u < NUSERS && !atomic_load(&d->stop); u++) {
+    size_t owner = u;
+    while (strcmp(users[owner].role, "Owner") != 0 || strcmp(users[owner].tenant, users[u].tenant))
+      owner = (owner + 1) % NUSERS;
+    snprintf(body, sizeof body,
+             "{\"user_id\":\"%s\",\"email\":\"%s\",\"display_name\":\"%s\","
+             "\"roles\":[\"%s\"]}",
+             users[u].user, users[u].email, users[u].name, users[u].role);
+    long st = request(curl, "POST", url, d->tokens[owner], body, NULL);
+    if (st != 201 && st != 409)
+      op_log_warn("demo", "adding the user %s/%s answered %ld", users[u].tenant, users[u].user, st);
+  }
+}
+
 /* Stock for every sku of each tenant that has none yet (an owner's PUT). */
 static void seed_stock(op_demo_t *d, CURL *curl) {
   char url[256], body[64];
@@ -157,6 +178,7 @@ static void *run(void *arg) {
     op_log_error("demo", "cannot create an HTTP client");
     return NULL;
   }
+  seed_users(d, curl);
   seed_stock(d, curl);
   uint64_t start = op_mono_ns(), placed = 0;
   while (d->rate > 0 && !atomic_load(&d->stop)) {

@@ -111,7 +111,7 @@ static int run(int argc, char **argv) {
            "(one file per service beside DATABASE_URL's: data/orderpulse-order.db, ...)\n"
            "unless DATABASE_URL names a PostgreSQL database. Prints a ready line with the URL, "
            "then one\n"
-           "line per demo user (two tenants, an Owner and a Staff user each) with a signed\n"
+           "line per demo user (two tenants, an Owner and a Cashier each) with a signed\n"
            "token, and gives the demo catalogue its stock.\n\n"
            "  --simulate RATE   place RATE random orders per second through the API\n\n");
     op_config_usage(stdout);

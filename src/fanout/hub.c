@@ -20,6 +20,7 @@ typedef struct tenant_s {
 typedef struct item_s {
   tenant_t *tenant;
   op_frame_t *frame;
+  char *user_id; /* NULL: every subscriber of the tenant; else only this user's */
 } item_t;
 
 typedef struct hub_loop_s {
@@ -256,13 +257,22 @@ static void on_async(uv_async_t *async) {
   double now_s = (double)op_now_ms() / 1000.0;
   for (size_t i = 0; i < n; i++) {
     op_frame_t *frame = items[i].frame;
+    const char *user = items[i].user_id;
     int delivered = 0;
     for (op_hub_sub_t *sub = items[i].tenant->subs[idx], *next; sub; sub = next) {
       next = sub->next; /* a slow subscriber may be closed, not freed, here */
+      if (user) {
+        /* A user's frame has no position, so it may go between replay
+         * frames: a held subscriber gets it too. */
+        if (sub->user_id && strcmp(sub->user_id, user) == 0)
+          send_frame(sub, frame);
+        continue;
+      }
       if (sub->held || (frame->pos > 0 && frame->pos <= sub->last_pos))
         continue;
       delivered += send_frame(sub, frame) == 0;
     }
+    free(items[i].user_id);
     if (delivered && frame->event_ms > 0) {
       double latency = now_s - (double)frame->event_ms / 1000.0;
       op_histogram_observe(hl->hub->m_delivery, latency > 0 ? latency : 0);
@@ -306,15 +316,17 @@ void op_hub_loop_stop(op_hub_t *hub, op_http_loop_t *loop) {
   hub_loop_t *hl = &hub->loops[op_http_loop_index(loop)];
   pthread_mutex_lock(&hl->lock);
   hl->started = 0;
-  for (size_t i = 0; i < hl->ninbox; i++)
+  for (size_t i = 0; i < hl->ninbox; i++) {
     op_frame_release(hl->inbox[i].frame);
+    free(hl->inbox[i].user_id);
+  }
   hl->ninbox = 0;
   pthread_mutex_unlock(&hl->lock);
   op_http_loop_remove_tick(loop, on_tick, hl);
   uv_close((uv_handle_t *)&hl->async, NULL);
 }
 
-int op_hub_publish(op_hub_t *hub, const char *tenant_id, op_frame_t *frame) {
+static int publish(op_hub_t *hub, const char *tenant_id, const char *user_id, op_frame_t *frame) {
   tenant_t *tenant = get_tenant(hub, tenant_id);
   if (tenant == NULL)
     return OP_ENOMEM;
@@ -337,12 +349,29 @@ int op_hub_publish(op_hub_t *hub, const char *tenant_id, op_frame_t *frame) {
       hl->inbox = grown;
       hl->capinbox = cap;
     }
+    char *user = NULL;
+    if (user_id && (user = strdup(user_id)) == NULL) {
+      pthread_mutex_unlock(&hl->lock);
+      rc = OP_ENOMEM;
+      continue;
+    }
     op_frame_reserve(frame);
-    hl->inbox[hl->ninbox++] = (item_t){tenant, frame};
+    hl->inbox[hl->ninbox++] = (item_t){tenant, frame, user};
     pthread_mutex_unlock(&hl->lock);
     uv_async_send(&hl->async); /* coalesces: one wake-up drains many frames */
   }
   return rc;
+}
+
+int op_hub_publish(op_hub_t *hub, const char *tenant_id, op_frame_t *frame) {
+  return publish(hub, tenant_id, NULL, frame);
+}
+
+int op_hub_publish_user(op_hub_t *hub, const char *tenant_id, const char *user_id,
+                        op_frame_t *frame) {
+  if (user_id == NULL || frame->pos != 0)
+    return OP_EINVAL;
+  return publish(hub, tenant_id, user_id, frame);
 }
 
 op_hub_sub_t *op_hub_subscribe(op_hub_t *hub, op_http_conn_t *conn, const char *tenant_id,

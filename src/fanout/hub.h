@@ -49,6 +49,14 @@ void op_hub_loop_stop(op_hub_t *hub, op_http_loop_t *loop);
  * OP_ENOMEM. Runs on: any thread. */
 int op_hub_publish(op_hub_t *hub, const char *tenant_id, op_frame_t *frame);
 
+/* Queues frame for the subscribers of tenant_id whose user_id is user_id
+ * only (e.g. a user's own notification). The frame must have pos 0: it never
+ * advances a subscriber's position, and it also reaches a subscriber held for
+ * replay. Returns 0, OP_EINVAL (pos not 0, user_id NULL) or OP_ENOMEM.
+ * Runs on: any thread. */
+int op_hub_publish_user(op_hub_t *hub, const char *tenant_id, const char *user_id,
+                        op_frame_t *frame);
+
 /* Subscribes a started stream for tenant_id; frames with pos <= last_pos are
  * never sent to it. user_id (copied, may be NULL) is for per-user delivery.
  * NULL on allocation failure. Runs on: the loop owning conn. */

@@ -85,6 +85,20 @@ void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_even
   }
 }
 
+void op_live_notify_user(op_live_t *live, const char *tenant_id, const char *user_id,
+                         const char *json) {
+  if (live->hub == NULL)
+    return;
+  op_frame_t *frame = op_frame_event(0, "notification", json, strlen(json));
+  if (frame == NULL) {
+    op_log_error("notify", "cannot frame a notification for %s: out of memory", user_id);
+    return;
+  }
+  frame->event_ms = 0; /* not an order event: kept out of the delivery latency */
+  op_hub_publish_user(live->hub, tenant_id, user_id, frame);
+  op_frame_release(frame);
+}
+
 /* ---- authentication and request helpers (HTTP loops) ------------------- */
 
 static op_metric_t *auth_failures(const char *reason) {

@@ -34,6 +34,13 @@ int op_live_attach(op_live_t *live, op_http_server_t *server);
 void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_event_result_t *results,
                      size_t n);
 
+/* Pushes a notification object (JSON text) to user_id's own SSE connections
+ * of tenant_id as `event: notification` with no id line (SSE ids stay the
+ * tenant's positions). Not replayed: the inbox API is the durable view.
+ * Runs on: the consumer thread, after the transaction that stored it. */
+void op_live_notify_user(op_live_t *live, const char *tenant_id, const char *user_id,
+                         const char *json);
+
 /* Frees everything; the HTTP server must be stopped. */
 void op_live_free(op_live_t *live);
 

@@ -15,6 +15,8 @@
 #include "core/metrics.h"
 #include "kafka/kafka.h"
 #include "notify/live.h"
+#include "notify/people.h"
+#include "notify/recipients.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -32,6 +34,8 @@ struct op_notify_s {
   op_consumer_t *consumer;
   op_producer_t *dlq;
   op_live_t *live;
+  op_people_t *people;
+  op_recipients_t recipients; /* the role map and the batch's pending pushes */
   pthread_t thread;
   int started;
   atomic_int failed;
@@ -98,6 +102,34 @@ static void count_batch(op_notify_t *nt, size_t nvalid, size_t ninvalid) {
   op_counter_add(nt->m_duplicate, dups);
 }
 
+/* Stores the batch's events and the notifications they make in one
+ * transaction: a redelivered event is a duplicate in op_events_apply and so
+ * makes no second notification. */
+static int store_batch(op_notify_t *nt, size_t nvalid) {
+  int64_t now = op_now_ms();
+  int rc = op_store_begin(nt->store);
+  if (rc == 0)
+    rc = op_events_apply(nt->store, nt->events, nvalid, nt->results, now);
+  if (rc == 0)
+    rc = op_recipients_apply(&nt->recipients, nt->store, nt->events, nt->results, nvalid, now);
+  if (rc == 0)
+    rc = op_store_commit(nt->store);
+  else
+    op_store_rollback(nt->store);
+  if (rc != 0)
+    op_recipients_clear(&nt->recipients); /* nothing of it was stored */
+  return rc;
+}
+
+/* After commit: each new in-app notification to its recipient's streams. */
+static void push_notifications(op_notify_t *nt) {
+  for (size_t i = 0; i < nt->recipients.npending; i++) {
+    const op_pending_push_t *p = &nt->recipients.pending[i];
+    op_live_notify_user(nt->live, p->tenant_id, p->user_id, p->json);
+  }
+  op_recipients_clear(&nt->recipients);
+}
+
 /* The batch handler: see op_batch_cb. The order of effects is what keeps the
  * invariants: (1) the valid events' effects commit in one transaction, (2) the
  * invalid ones are acknowledged by the dead-letter topic, (3) only then does
@@ -108,12 +140,13 @@ static int on_batch(rd_kafka_message_t **msgs, size_t n, void *ud) {
   parse_batch(nt, msgs, n, &nvalid, &ninvalid);
   int rc = 0;
   if (!nt->stored) {
-    rc = nvalid ? op_events_apply(nt->store, nt->events, nvalid, nt->results, op_now_ms()) : 0;
+    rc = nvalid ? store_batch(nt, nvalid) : 0;
     set_db_health(nt, rc == OP_EDBDOWN ? rc : 0);
     if (rc == 0) {
       nt->stored = 1;
       count_batch(nt, nvalid, ninvalid);
       op_live_publish(nt->live, nt->events, nt->results, nvalid);
+      push_notifications(nt);
     } else {
       op_log_error("notify", "storing a batch of %zu events failed: %s: %s", nvalid,
                    op_strerror(rc), op_store_errmsg(nt->store));
@@ -165,6 +198,10 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_
     return NULL;
   }
   nt->cfg = cfg;
+  if (op_role_map_parse(cfg->notify_recipient_roles, &nt->recipients.map, errbuf, errlen) != 0) {
+    op_notify_free(nt);
+    return NULL;
+  }
   op_health_register("database", 1);
   nt->store = op_store_open(cfg->database_url, errbuf, errlen);
   if (nt->store == NULL || op_store_migrate(nt->store, errbuf, errlen) != 0) {
@@ -174,6 +211,11 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_
   set_db_health(nt, 0);
   nt->live = op_live_new(cfg, router, errbuf, errlen);
   if (nt->live == NULL) {
+    op_notify_free(nt);
+    return NULL;
+  }
+  nt->people = op_people_new(cfg, router, errbuf, errlen);
+  if (nt->people == NULL) {
     op_notify_free(nt);
     return NULL;
   }
@@ -245,6 +287,9 @@ void op_notify_free(op_notify_t *nt) {
   op_consumer_free(nt->consumer);
   op_producer_free(nt->dlq);
   op_live_free(nt->live);
+  op_people_free(nt->people);
+  op_recipients_clear(&nt->recipients);
+  free(nt->recipients.pending);
   if (nt->store)
     op_store_close(nt->store);
   free(nt->events);
@@ -264,7 +309,8 @@ static int service_check(const op_config_t *cfg, char *errbuf, size_t errlen) {
     snprintf(errbuf, errlen, "JWT_SECRET: must be at least 16 bytes long");
     return OP_ECONFIG;
   }
-  return 0;
+  op_role_map_t map;
+  return op_role_map_parse(cfg->notify_recipient_roles, &map, errbuf, errlen);
 }
 
 static void *service_create(const op_config_t *cfg, const char *brokers, op_http_router_t *router,
