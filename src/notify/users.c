@@ -29,7 +29,8 @@ int op_user_email_ok(const char *s) {
 
 int op_user_id_ok(const char *s) {
   size_t len = s ? strlen(s) : 0;
-  if (len == 0 || len > OP_USER_ID_MAX)
+  /* "me" names the caller in /api/users/me: no user may be called that. */
+  if (len == 0 || len > OP_USER_ID_MAX || strcmp(s, "me") == 0)
     return 0;
   for (const char *p = s; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||

@@ -134,6 +134,7 @@ static void test_email_and_id(void **state) {
   assert_true(op_user_id_ok("u_acme_owner"));
   assert_false(op_user_id_ok(""));
   assert_false(op_user_id_ok("u 1"));
+  assert_false(op_user_id_ok("me"));
   char id[32];
   op_user_new_id(id);
   assert_int_equal(strlen(id), 26);
