@@ -15,6 +15,8 @@
 #include "core/metrics.h"
 #include "kafka/kafka.h"
 #include "notify/live.h"
+#include "notify/mail.h"
+#include "notify/relay.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -32,6 +34,8 @@ struct op_notify_s {
   op_consumer_t *consumer;
   op_producer_t *dlq;
   op_live_t *live;
+  op_notify_relay_t *relay; /* notifications.events outbox → Kafka */
+  op_mail_t *mail;          /* the email sender */
   pthread_t thread;
   int started;
   atomic_int failed;
@@ -190,7 +194,9 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_
                              .on_idle = on_idle,
                              .ud = nt};
   nt->consumer = op_consumer_new(cfg, brokers, &opts, errbuf, errlen);
-  if (nt->consumer == NULL) {
+  if (nt->consumer == NULL ||
+      (nt->relay = op_notify_relay_new(cfg, brokers, errbuf, errlen)) == NULL ||
+      (nt->mail = op_mail_new(cfg, nt->relay, errbuf, errlen)) == NULL) {
     op_notify_free(nt);
     return NULL;
   }
@@ -220,7 +226,8 @@ static void *consumer_main(void *arg) {
 }
 
 int op_notify_start(op_notify_t *nt) {
-  if (pthread_create(&nt->thread, NULL, consumer_main, nt) != 0)
+  if (op_notify_relay_start(nt->relay) != 0 || op_mail_start(nt->mail) != 0 ||
+      pthread_create(&nt->thread, NULL, consumer_main, nt) != 0)
     return OP_ENOMEM;
   nt->started = 1;
   return 0;
@@ -235,6 +242,7 @@ void op_notify_stop(op_notify_t *nt) {
     return;
   op_consumer_stop(nt->consumer);
   pthread_join(nt->thread, NULL);
+  op_mail_stop(nt->mail);
   nt->started = 0;
 }
 
@@ -243,6 +251,8 @@ void op_notify_free(op_notify_t *nt) {
     return;
   op_notify_stop(nt);
   op_consumer_free(nt->consumer);
+  op_mail_free(nt->mail);
+  op_notify_relay_free(nt->relay); /* after the consumer and the sender: a last pass */
   op_producer_free(nt->dlq);
   op_live_free(nt->live);
   if (nt->store)
