@@ -7,19 +7,21 @@
 #include <time.h>
 
 typedef struct conv_s {
-  char last_reply[512]; /* the server's last reply line, CR/LF removed */
+  char error_reply[512]; /* the server's first 4xx/5xx reply line, CR/LF removed */
 } conv_t;
 
-/* The SMTP replies arrive as CURLINFO_HEADER_IN: the last one is the reason
- * a rejected mail carries (libcurl's own error says only "RCPT failed: 550"). */
+/* The SMTP replies arrive as CURLINFO_HEADER_IN. The first refusal is the
+ * reason a rejected mail carries (libcurl's own error says only "RCPT
+ * failed: 550", and the last reply is QUIT's "221 Bye"). */
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud) {
   conv_t *c = ud;
-  if (type != CURLINFO_HEADER_IN || size < 3)
+  if (type != CURLINFO_HEADER_IN || size < 3 || c->error_reply[0] ||
+      (data[0] != '4' && data[0] != '5'))
     return 0;
-  size_t n = size < sizeof c->last_reply - 1 ? size : sizeof c->last_reply - 1;
-  memcpy(c->last_reply, data, n);
-  c->last_reply[n] = '\0';
-  c->last_reply[strcspn(c->last_reply, "\r\n")] = '\0';
+  size_t n = size < sizeof c->error_reply - 1 ? size : sizeof c->error_reply - 1;
+  memcpy(c->error_reply, data, n);
+  c->error_reply[n] = '\0';
+  c->error_reply[strcspn(c->error_reply, "\r\n")] = '\0';
   return 0;
 }
 
@@ -61,11 +63,32 @@ static struct curl_slist *headers(const op_smtp_mail_t *m, int *bad) {
   return h;
 }
 
+/* Mail lines end in CRLF; libcurl's quoted-printable encoder would turn a
+ * bare LF into "=0A" and make one endless encoded line. */
+static char *to_crlf(const char *s) {
+  size_t lf = 0;
+  for (const char *p = s; *p; p++)
+    lf += *p == '\n';
+  char *out = malloc(strlen(s) + lf + 1), *w = out;
+  for (const char *p = s; out && *p; p++) {
+    if (*p == '\n' && (p == s || p[-1] != '\r'))
+      *w++ = '\r';
+    *w++ = *p;
+  }
+  if (out)
+    *w = '\0';
+  return out;
+}
+
 static int add_part(curl_mime *mime, const char *data, const char *type) {
   curl_mimepart *part = curl_mime_addpart(mime);
-  return part == NULL || curl_mime_data(part, data, CURL_ZERO_TERMINATED) != CURLE_OK ||
-         curl_mime_type(part, type) != CURLE_OK ||
-         curl_mime_encoder(part, "quoted-printable") != CURLE_OK;
+  char *crlf = to_crlf(data);
+  int bad = part == NULL || crlf == NULL ||
+            curl_mime_data(part, crlf, CURL_ZERO_TERMINATED) != CURLE_OK ||
+            curl_mime_type(part, type) != CURLE_OK ||
+            curl_mime_encoder(part, "quoted-printable") != CURLE_OK;
+  free(crlf); /* curl_mime_data copied it */
+  return bad;
 }
 
 void op_smtp_send(const op_smtp_mail_t *m, op_smtp_result_t *res) {
@@ -113,8 +136,8 @@ void op_smtp_send(const op_smtp_mail_t *m, op_smtp_result_t *res) {
     res->outcome = op_mail_classify((int)cc, res->smtp_code, &res->connection_error);
     if (res->outcome != OP_MAIL_SENT) {
       /* A reply from the server says most; else libcurl's message. */
-      if (!res->connection_error && conv.last_reply[0])
-        snprintf(res->reason, sizeof res->reason, "%s", conv.last_reply);
+      if (!res->connection_error && conv.error_reply[0])
+        snprintf(res->reason, sizeof res->reason, "%s", conv.error_reply);
       else
         snprintf(res->reason, sizeof res->reason, "%s",
                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
