@@ -1,14 +1,12 @@
 #include "notify/mail.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -17,6 +15,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/waiter.h"
 #include "notify/notice.h"
 #include "notify/relay.h"
 #include "notify/smtp.h"
@@ -38,9 +37,7 @@ struct op_mail_s {
   json_t *warned;    /* template vars already logged as unknown */
   pthread_t thread;
   int started;
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* CLOCK_MONOTONIC */
-  int wake, stop;
+  op_waiter_t waiter;
   op_metric_t *m_sent, *m_failed, *m_retried, *m_deferred, *m_seconds;
 };
 
@@ -66,12 +63,7 @@ op_mail_t *op_mail_new(const op_config_t *cfg, op_notify_relay_t *relay, char *e
   }
   m->cfg = cfg;
   m->relay = relay;
-  pthread_mutex_init(&m->mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&m->cv, &attr);
-  pthread_condattr_destroy(&attr);
+  op_waiter_init(&m->waiter);
   if (cfg->smtp_url[0] == '\0') {
     op_log_warn("notify", "SMTP_URL is empty: email is disabled, mails stay queued");
     return m;
@@ -267,13 +259,6 @@ static void deliver(op_mail_t *m, const row_t *r) {
   record(m, r, res.outcome, res.reason, 1);
 }
 
-static int stopping(op_mail_t *m) {
-  pthread_mutex_lock(&m->mu);
-  int stop = m->stop;
-  pthread_mutex_unlock(&m->mu);
-  return stop;
-}
-
 static void process(op_mail_t *m, const char *id) {
   int64_t now = op_now_ms();
   if (lease(m, id, now) != 1)
@@ -315,31 +300,17 @@ static size_t pass(op_mail_t *m) {
     return 0;
   }
   size_t n = op_rows_count(rows);
-  for (size_t i = 0; i < n && !stopping(m); i++)
+  for (size_t i = 0; i < n && !op_waiter_stopping(&m->waiter); i++)
     process(m, op_rows_get(rows, i, 0));
   op_rows_free(rows);
   return n;
 }
 
-static void wait_for_work(op_mail_t *m) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_nsec += POLL_MS * 1000000L;
-  ts.tv_sec += ts.tv_nsec / 1000000000L;
-  ts.tv_nsec %= 1000000000L;
-  pthread_mutex_lock(&m->mu);
-  while (!m->wake && !m->stop)
-    if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
-      break;
-  m->wake = 0;
-  pthread_mutex_unlock(&m->mu);
-}
-
 static void *mail_main(void *arg) {
   op_mail_t *m = arg;
-  while (!stopping(m)) {
+  while (!op_waiter_stopping(&m->waiter)) {
     if (pass(m) < BATCH)
-      wait_for_work(m); /* a full batch: more may be due, go on at once */
+      op_waiter_wait(&m->waiter, POLL_MS); /* a full batch: more may be due, go on at once */
   }
   return NULL;
 }
@@ -356,19 +327,13 @@ int op_mail_start(op_mail_t *m) {
 void op_mail_wake(op_mail_t *m) {
   if (m == NULL)
     return;
-  pthread_mutex_lock(&m->mu);
-  m->wake = 1;
-  pthread_cond_signal(&m->cv);
-  pthread_mutex_unlock(&m->mu);
+  op_waiter_wake(&m->waiter);
 }
 
 void op_mail_stop(op_mail_t *m) {
   if (m == NULL || !m->started)
     return;
-  pthread_mutex_lock(&m->mu);
-  m->stop = 1;
-  pthread_cond_signal(&m->cv);
-  pthread_mutex_unlock(&m->mu);
+  op_waiter_stop(&m->waiter);
   pthread_join(m->thread, NULL);
   m->started = 0;
 }
@@ -382,7 +347,6 @@ void op_mail_free(op_mail_t *m) {
   if (m->enabled)
     curl_global_cleanup();
   json_decref(m->warned);
-  pthread_cond_destroy(&m->cv);
-  pthread_mutex_destroy(&m->mu);
+  op_waiter_destroy(&m->waiter);
   free(m);
 }

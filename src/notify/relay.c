@@ -1,16 +1,15 @@
 #include "notify/relay.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/trace.h"
+#include "core/waiter.h"
 #include "kafka/kafka.h"
 #include "notify/notice.h"
 #include "store/store.h"
@@ -27,9 +26,7 @@ struct op_notify_relay_s {
   op_producer_t *producer;
   pthread_t thread;
   int started;
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* CLOCK_MONOTONIC */
-  int wake, stop;
+  op_waiter_t waiter;
   op_metric_t *m_published;
 };
 
@@ -40,12 +37,7 @@ op_notify_relay_t *op_notify_relay_new(const op_config_t *cfg, const char *broke
     snprintf(errbuf, errlen, "out of memory");
     return NULL;
   }
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->cv, &attr);
-  pthread_condattr_destroy(&attr);
+  op_waiter_init(&r->waiter);
   r->m_published = op_counter("orderpulse_notices_published_total",
                               "notifications.events messages published and acknowledged", NULL);
   if ((r->store = op_store_open(cfg->database_url, errbuf, errlen)) == NULL ||
@@ -105,32 +97,16 @@ static int relay_batch(op_notify_relay_t *r) {
   return rc == 0 ? (int)n : rc;
 }
 
-static void wait_for_work(op_notify_relay_t *r, int64_t ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_nsec += (long)ms * 1000000L;
-  ts.tv_sec += ts.tv_nsec / 1000000000L;
-  ts.tv_nsec %= 1000000000L;
-  pthread_mutex_lock(&r->mu);
-  while (!r->wake && !r->stop)
-    if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
-      break;
-  r->wake = 0;
-  pthread_mutex_unlock(&r->mu);
-}
-
 static void *relay_main(void *arg) {
   op_notify_relay_t *r = arg;
   for (;;) {
-    pthread_mutex_lock(&r->mu);
-    int stop = r->stop;
-    pthread_mutex_unlock(&r->mu);
+    int stop = op_waiter_stopping(&r->waiter);
     int rc;
     while ((rc = relay_batch(r)) == BATCH)
       ;
     if (stop)
       break; /* the pass after the stop request was the last */
-    wait_for_work(r, rc >= 0 ? POLL_MS : RETRY_MS);
+    op_waiter_wait(&r->waiter, rc >= 0 ? POLL_MS : RETRY_MS);
   }
   return NULL;
 }
@@ -145,26 +121,19 @@ int op_notify_relay_start(op_notify_relay_t *r) {
 void op_notify_relay_wake(op_notify_relay_t *r) {
   if (r == NULL)
     return;
-  pthread_mutex_lock(&r->mu);
-  r->wake = 1;
-  pthread_cond_signal(&r->cv);
-  pthread_mutex_unlock(&r->mu);
+  op_waiter_wake(&r->waiter);
 }
 
 void op_notify_relay_free(op_notify_relay_t *r) {
   if (r == NULL)
     return;
   if (r->started) {
-    pthread_mutex_lock(&r->mu);
-    r->stop = 1;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    op_waiter_stop(&r->waiter);
     pthread_join(r->thread, NULL);
   }
   op_producer_free(r->producer);
   if (r->store)
     op_store_close(r->store);
-  pthread_cond_destroy(&r->cv);
-  pthread_mutex_destroy(&r->mu);
+  op_waiter_destroy(&r->waiter);
   free(r);
 }
