@@ -259,10 +259,15 @@ static void deliver(op_mail_t *m, const row_t *r) {
   record(m, r, res.outcome, res.reason, 1);
 }
 
-static void process(op_mail_t *m, const char *id) {
+/* Returns 1 when the row was handled, 0 when not (someone else's, or a
+ * database error: then the pass ends and the thread waits). */
+static int process(op_mail_t *m, const char *id) {
   int64_t now = op_now_ms();
-  if (lease(m, id, now) != 1)
-    return;
+  int leased = lease(m, id, now);
+  if (leased < 0)
+    op_log_error("notify", "email: leasing a mail failed: %s", op_store_errmsg(m->store));
+  if (leased != 1)
+    return 0;
   const char *p[] = {id};
   op_rows_t *rows = NULL;
   if (op_store_exec(m->store,
@@ -271,7 +276,7 @@ static void process(op_mail_t *m, const char *id) {
                     1, p, &rows) != 0 ||
       op_rows_count(rows) != 1) {
     op_rows_free(rows);
-    return; /* the lease runs out and the row is tried again */
+    return 0; /* the lease runs out and the row is tried again */
   }
   row_t r = {op_rows_get(rows, 0, 0), op_rows_get(rows, 0, 1), op_rows_get(rows, 0, 2),
              op_rows_get(rows, 0, 3), op_rows_get(rows, 0, 4), op_rows_get(rows, 0, 5),
@@ -283,9 +288,10 @@ static void process(op_mail_t *m, const char *id) {
   else
     deliver(m, &r);
   op_rows_free(rows);
+  return 1;
 }
 
-/* One pass over due rows, oldest first. Returns the number of rows read. */
+/* One pass over due rows, oldest first. Returns the number of rows handled. */
 static size_t pass(op_mail_t *m) {
   char now[24];
   i64(now, op_now_ms());
@@ -299,11 +305,11 @@ static size_t pass(op_mail_t *m) {
     op_log_error("notify", "email: reading due mail failed: %s", op_store_errmsg(m->store));
     return 0;
   }
-  size_t n = op_rows_count(rows);
+  size_t n = op_rows_count(rows), done = 0;
   for (size_t i = 0; i < n && !op_waiter_stopping(&m->waiter); i++)
-    process(m, op_rows_get(rows, i, 0));
+    done += (size_t)process(m, op_rows_get(rows, i, 0));
   op_rows_free(rows);
-  return n;
+  return done;
 }
 
 static void *mail_main(void *arg) {
