@@ -110,7 +110,7 @@ def connect(db_url):
 
 
 def queue_mail(db_url, to, user="u_owner", tenant="t_acme", reference="A-1001", state="queued",
-               sent_at=None, next_at=None):
+               sent_at=None, next_at=None, template="order_paid"):
     """Inserts one mail as notify's recipients code does; returns its id."""
     nid = str(uuid.uuid4())
     order = "ord_" + uuid.uuid4().hex[:8]
@@ -126,7 +126,7 @@ def queue_mail(db_url, to, user="u_owner", tenant="t_acme", reference="A-1001", 
             "INSERT INTO notify_email_outbox (notification_id, tenant_id, user_id, event_id,"
             " event_type, order_id, to_addr, template, vars, state, attempts, next_attempt_at,"
             " trace_id, created_at, sent_at) VALUES (" + ", ".join([ph] * 15) + ")",
-            (nid, tenant, user, vars_["event_id"], "order_paid", order, to, "order_paid",
+            (nid, tenant, user, vars_["event_id"], "order_paid", order, to, template,
              json.dumps(vars_), state, 0, next_at or now, TRACE, now, sent_at))
         con.commit()
     finally:
@@ -308,6 +308,34 @@ def test_kill9_mid_sending_loses_nothing(broker, db_url, db):
         assert svc.stop() == 0
     finally:
         smtp.stop()
+
+
+def test_templates_dir_override_and_a_missing_template(broker, db_url, db, smtp, tmp_path):
+    tdir = tmp_path / "mytemplates"
+    tdir.mkdir()
+    (tdir / "order_paid.subject").write_text("Paid {{reference}} {{unknown}}!\n")
+    (tdir / "order_paid.html").write_text("<p>{{reference}}</p>")
+    (tdir / "order_paid.txt").write_text("ref={{reference}}")
+    svc = start_notify(broker, db_url, smtp.url, EMAIL_TEMPLATES_DIR=str(tdir))
+    good = queue_mail(db_url, "ann@shop.test", reference="A-1\r\nBcc: evil@x.test")
+    missing = queue_mail(db_url, "bob@shop.test", user="u_bob", template="order_shipped")
+    wait_until(lambda: states(db) == {"sent": 1, "failed": 1}, 20, "both mails done")
+    assert row(db, missing)[:3] == ("failed", 0, "template_missing")
+    assert row(db, good)[0] == "sent"
+    (_, rcpts, raw), = smtp.handler.received()
+    assert rcpts == ["ann@shop.test"]
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == "Paid A-1Bcc: evil@x.test !"  # CR/LF gone, one header
+    assert msg["Bcc"] is None
+    text, html = [p.get_content() for p in msg.iter_parts()]
+    assert text.startswith("ref=A-1") and text.rstrip().endswith("Bcc: evil@x.test")  # raw
+    assert "Bcc: evil@x.test</p>" in html
+    got = {n["notification_id"]: n for n in notices(broker, 2)}
+    check_notice(got[missing] | {"template": "order_paid"}, "failed")
+    assert got[missing]["template"] == "order_shipped"
+    assert got[missing]["reason"] == "template_missing"
+    assert "{{unknown}} is not set" in svc.log_text()
+    assert svc.stop() == 0
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
