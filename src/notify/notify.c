@@ -17,6 +17,8 @@
 #include "notify/live.h"
 #include "notify/people.h"
 #include "notify/recipients.h"
+#include "notify/mail.h"
+#include "notify/relay.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -36,6 +38,8 @@ struct op_notify_s {
   op_live_t *live;
   op_people_t *people;
   op_recipients_t recipients; /* the role map and the batch's pending pushes */
+  op_notify_relay_t *relay;   /* notifications.events outbox → Kafka */
+  op_mail_t *mail;            /* the email sender */
   pthread_t thread;
   int started;
   atomic_int failed;
@@ -121,12 +125,18 @@ static int store_batch(op_notify_t *nt, size_t nvalid) {
   return rc;
 }
 
-/* After commit: each new in-app notification to its recipient's streams. */
+/* After commit: each new in-app notification to its recipient's streams, and
+ * the sender and the relay woken for what the batch queued (they would find
+ * it within their 200 ms poll anyway). */
 static void push_notifications(op_notify_t *nt) {
   for (size_t i = 0; i < nt->recipients.npending; i++) {
     const op_pending_push_t *p = &nt->recipients.pending[i];
     op_live_notify_user(nt->live, p->tenant_id, p->user_id, p->json);
   }
+  if (nt->recipients.nemails)
+    op_mail_wake(nt->mail);
+  if (nt->recipients.npending || nt->recipients.nemails)
+    op_notify_relay_wake(nt->relay);
   op_recipients_clear(&nt->recipients);
 }
 
@@ -232,7 +242,9 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_
                              .on_idle = on_idle,
                              .ud = nt};
   nt->consumer = op_consumer_new(cfg, brokers, &opts, errbuf, errlen);
-  if (nt->consumer == NULL) {
+  if (nt->consumer == NULL ||
+      (nt->relay = op_notify_relay_new(cfg, brokers, errbuf, errlen)) == NULL ||
+      (nt->mail = op_mail_new(cfg, nt->relay, errbuf, errlen)) == NULL) {
     op_notify_free(nt);
     return NULL;
   }
@@ -262,7 +274,8 @@ static void *consumer_main(void *arg) {
 }
 
 int op_notify_start(op_notify_t *nt) {
-  if (pthread_create(&nt->thread, NULL, consumer_main, nt) != 0)
+  if (op_notify_relay_start(nt->relay) != 0 || op_mail_start(nt->mail) != 0 ||
+      pthread_create(&nt->thread, NULL, consumer_main, nt) != 0)
     return OP_ENOMEM;
   nt->started = 1;
   return 0;
@@ -277,6 +290,7 @@ void op_notify_stop(op_notify_t *nt) {
     return;
   op_consumer_stop(nt->consumer);
   pthread_join(nt->thread, NULL);
+  op_mail_stop(nt->mail);
   nt->started = 0;
 }
 
@@ -285,6 +299,8 @@ void op_notify_free(op_notify_t *nt) {
     return;
   op_notify_stop(nt);
   op_consumer_free(nt->consumer);
+  op_mail_free(nt->mail);
+  op_notify_relay_free(nt->relay); /* after the consumer and the sender: a last pass */
   op_producer_free(nt->dlq);
   op_live_free(nt->live);
   op_people_free(nt->people);

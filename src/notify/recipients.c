@@ -307,8 +307,8 @@ static int apply_event(op_recipients_t *rc, op_store_t *st, const op_order_event
     op_uuid_v7(id);
     if (u.in_app_enabled)
       r = add_inbox(rc, st, ev, &u, id, now_ms);
-    if (r == 0 && u.email_enabled)
-      r = add_email(st, ev, &u, id, now_ms);
+    if (r == 0 && u.email_enabled && (r = add_email(st, ev, &u, id, now_ms)) == 0)
+      rc->nemails++;
   }
   op_rows_free(rows);
   return r;
@@ -336,4 +336,5 @@ void op_recipients_clear(op_recipients_t *rc) {
     free(rc->pending[i].json);
   }
   rc->npending = 0;
+  rc->nemails = 0;
 }

@@ -71,6 +71,7 @@ typedef struct op_recipients_s {
   op_role_map_t map;
   op_pending_push_t *pending;
   size_t npending, cap;
+  size_t nemails; /* email rows made since the last clear */
 } op_recipients_t;
 
 /*
