@@ -1,0 +1,96 @@
+// The page survives a restart of the whole dev process (same port, same
+// data) in the middle of a stream of orders: it reconnects, resumes from its
+// Last-Event-ID, and ends with every order once, as the API has them.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  apiGet, cookieOf, freePort, launchBrowser, newPage, placeOrder, removeDir, renderedRows,
+  screenshotPath, signIn, startDev, STEP_MS, tempDir, until,
+} from './lib.js';
+
+test('the page recovers from a restart of orderpulse dev during a stream of orders', async () => {
+  const port = await freePort();
+  const dir = tempDir('restart');
+  let dev = await startDev({ port, dataDir: dir });
+  const browser = await launchBrowser();
+  const placed = [];
+  let streaming = true;
+  let cookie = await cookieOf(dev.url, 'u_acme_owner');
+  // The stream: one order every 150 ms; while the server is away the
+  // attempts fail and are not counted as placed.
+  const stream = (async () => {
+    for (let n = 0; streaming; n++) {
+      try {
+        placed.push({ ...(await placeOrder(dev.url, cookie, `E2E-R-${n}`)), at: Date.now() });
+      } catch {
+        /* the server is restarting */
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  })();
+  try {
+    const { page, errors } = await newPage(browser);
+    await signIn(page, dev.url, 'u_acme_owner');
+    let navigations = 0;
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) navigations += 1;
+    });
+    await until('orders on the page', async () => (await renderedRows(page)).length >= 5, STEP_MS);
+
+    const stoppedAt = Date.now();
+    const code = await dev.stop();
+    assert.equal(code, 0, `the first dev process exited with ${code}\n${dev.log()}`);
+    await page.locator('#conn[data-state="reconnecting"]').waitFor();
+    dev = await startDev({ port, dataDir: dir });
+    cookie = await cookieOf(dev.url, 'u_acme_owner'); // same secret: either cookie works
+    await page.locator('#conn[data-state="live"]').waitFor({ timeout: 2 * STEP_MS });
+    const restartedAt = Date.now();
+    await until('orders placed after the restart', async () => placed.filter((o) => o.at > restartedAt).length >= 10, STEP_MS);
+    streaming = false;
+    await stream;
+
+    // The page equals the order view (the snapshot API): the same orders,
+    // each once, with the same statuses.
+    let last = '';
+    await until(
+      'the page to match the snapshot',
+      async () => {
+        const rows = await renderedRows(page);
+        const snap = (await apiGet(dev.url, cookie, '/api/orders/snapshot')).body.orders;
+        const want = snap.map((o) => `${o.order_id}:${o.status}`).sort();
+        const got = rows.map((r) => `${r.id}:${r.status}`).sort();
+        last = `page ${got.length} rows, snapshot ${want.length}`;
+        return JSON.stringify(want) === JSON.stringify(got);
+      },
+      2 * STEP_MS,
+      500,
+    ).catch((e) => {
+      throw new Error(`${e.message}: ${last}`);
+    });
+    const rows = await renderedRows(page);
+    assert.equal(new Set(rows.map((r) => r.id)).size, rows.length, 'an order is shown twice');
+
+    // And the order API: every order placed is on the page, except those
+    // whose messages were in flight in the dev broker (memory only) at the
+    // moment it stopped: placed within 5 s before the stop, never after.
+    const shown = new Set(rows.map((r) => r.id));
+    const missing = placed.filter((o) => !shown.has(o.order_id));
+    for (const o of missing)
+      assert.ok(o.at <= stoppedAt && o.at > stoppedAt - 5000, `order ${o.reference} (placed ${o.at - stoppedAt} ms from the stop) is missing`);
+    assert.ok(missing.length <= 3, `${missing.length} orders missing`);
+    const listed = (await apiGet(dev.url, cookie, '/api/orders?limit=200')).body.orders;
+    for (const o of listed) if (!shown.has(o.order_id)) assert.ok(missing.some((m) => m.order_id === o.order_id), `${o.reference} missing`);
+    for (const r of rows) assert.ok(listed.some((o) => o.order_id === r.id), `${r.ref} is not the tenant's`);
+
+    assert.equal(navigations, 0, 'the page navigated');
+    await page.screenshot({ path: screenshotPath('dashboard-after-restart.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    streaming = false;
+    await stream;
+    await browser.close();
+    const code = await dev.stop();
+    removeDir(dir);
+    assert.equal(code, 0, `orderpulse dev exited with ${code}`);
+  }
+});
