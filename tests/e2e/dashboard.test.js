@@ -51,6 +51,10 @@ describe('dashboard', () => {
     assert.equal(navigations, before, 'the page navigated');
     assert.equal(await page.evaluate(() => window.__e2eMark), 'still-here', 'the page was reloaded');
     await page.screenshot({ path: screenshotPath('dashboard.png'), fullPage: true });
+    // A narrow phone: nothing wider than the screen.
+    await page.setViewportSize({ width: 360, height: 740 });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'wider than 360 px');
+    await page.screenshot({ path: screenshotPath('dashboard-360.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -48,7 +48,7 @@ export class AnalyticsPanel {
     } catch {
       return; // the figures stay as they were; the next refresh tries again
     }
-    const paid = (s.orders_by_status && s.orders_by_status.paid) || 0;
+    const paid = (s.payments && s.payments.succeeded) || 0; // paid ever, whatever came after
     const revenue = Object.entries(s.revenue || {}).map(([c, v]) => `${v} ${c}`).join(', ') || '0';
     const rate = s.payments && s.payments.success_rate != null ? `${Math.round(s.payments.success_rate * 100)} %` : '—';
     const p50 = s.latency_ms && s.latency_ms.p50 != null ? `${s.latency_ms.p50} ms` : '—';
