@@ -52,7 +52,7 @@ export { until };
 
 // Starts `orderpulse dev` on port with its data in dataDir; resolves once
 // /health answers. The returned server's stop() resolves with the exit code.
-export async function startDev({ port, dataDir, args = [] }) {
+export async function startDev({ port, dataDir, args = [], extraEnv = {} }) {
   mkdirSync(path.join(dataDir, 'data'), { recursive: true });
   const env = {
     ...process.env,
@@ -63,6 +63,7 @@ export async function startDev({ port, dataDir, args = [] }) {
     DATABASE_URL: `sqlite://${dataDir}/data/orderpulse.db`,
     WEB_DIR: path.join(ROOT, 'web'),
     LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   delete env.KAFKA_BROKERS;
   const proc = spawn(BIN, ['dev', ...args], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -170,4 +171,38 @@ export function renderedRows(page) {
 export function screenshotPath(name) {
   mkdirSync(OUTPUT, { recursive: true });
   return path.join(OUTPUT, name);
+}
+
+// Records every state the connection indicator shows, in window.__connStates.
+export async function recordConnStates(page) {
+  await page.evaluate(() => {
+    const conn = document.getElementById('conn');
+    window.__connStates = [conn.dataset.state];
+    new MutationObserver(() => window.__connStates.push(conn.dataset.state)).observe(conn, {
+      attributes: true,
+      attributeFilter: ['data-state'],
+    });
+  });
+}
+
+// Waits until the page's rows equal the snapshot API's orders (ids and
+// statuses); returns the rows.
+export async function waitMatchesSnapshot(page, url, cookie, timeoutMs) {
+  let last = '';
+  await until(
+    'the page to match the snapshot',
+    async () => {
+      const rows = await renderedRows(page);
+      const snap = (await apiGet(url, cookie, '/api/orders/snapshot')).body.orders;
+      const want = snap.map((o) => `${o.order_id}:${o.status}`).sort();
+      const got = rows.map((r) => `${r.id}:${r.status}`).sort();
+      last = `page ${got.length} rows, snapshot ${want.length}`;
+      return JSON.stringify(want) === JSON.stringify(got);
+    },
+    timeoutMs,
+    500,
+  ).catch((e) => {
+    throw new Error(`${e.message}: ${last}`);
+  });
+  return renderedRows(page);
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   apiGet, cookieOf, freePort, launchBrowser, newPage, placeOrder, removeDir, renderedRows,
-  screenshotPath, signIn, startDev, STEP_MS, tempDir, until,
+  screenshotPath, signIn, startDev, STEP_MS, tempDir, until, waitMatchesSnapshot,
 } from './lib.js';
 
 test('the page recovers from a restart of orderpulse dev during a stream of orders', async () => {
@@ -51,22 +51,7 @@ test('the page recovers from a restart of orderpulse dev during a stream of orde
 
     // The page equals the order view (the snapshot API): the same orders,
     // each once, with the same statuses.
-    let last = '';
-    await until(
-      'the page to match the snapshot',
-      async () => {
-        const rows = await renderedRows(page);
-        const snap = (await apiGet(dev.url, cookie, '/api/orders/snapshot')).body.orders;
-        const want = snap.map((o) => `${o.order_id}:${o.status}`).sort();
-        const got = rows.map((r) => `${r.id}:${r.status}`).sort();
-        last = `page ${got.length} rows, snapshot ${want.length}`;
-        return JSON.stringify(want) === JSON.stringify(got);
-      },
-      2 * STEP_MS,
-      500,
-    ).catch((e) => {
-      throw new Error(`${e.message}: ${last}`);
-    });
+    await waitMatchesSnapshot(page, dev.url, cookie, 2 * STEP_MS);
     const rows = await renderedRows(page);
     assert.equal(new Set(rows.map((r) => r.id)).size, rows.length, 'an order is shown twice');
 
