@@ -99,8 +99,8 @@ async function dashboard(user) {
       await new Promise((r) => setTimeout(r, wait));
     }
   }
+  await notes.load(); // before the stream, so that a live notification is not overwritten
   stream.start(marker);
-  notes.load();
   analytics.refresh();
 }
 
