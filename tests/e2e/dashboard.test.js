@@ -83,6 +83,56 @@ describe('dashboard', () => {
     await context.close();
   });
 
+  test('the notification center against a stubbed inbox API (the shapes of people.md)', async () => {
+    const { context, page, errors } = await newPage(browser);
+    const note = (i, read) => ({
+      notification_id: `n_${i}`, event_type: 'order_paid', template: 'order_paid', order_id: `ord_${i}`,
+      title: `Order A-${i} paid`, body: '129.90 EUR', data: {}, created_at: new Date().toISOString(),
+      read, read_at: read ? new Date().toISOString() : null,
+    });
+    let items = [note(3, false), note(2, false), note(1, true)];
+    const calls = [];
+    await page.route('**/api/notifications**', async (route) => {
+      const req = route.request();
+      const url = new URL(req.url());
+      calls.push(`${req.method()} ${url.pathname}`);
+      const unread = () => items.filter((n) => !n.read).length;
+      let body;
+      if (req.method() === 'GET') body = { notifications: items, unread_count: unread(), next_cursor: null };
+      else if (url.pathname.endsWith('/read-all')) {
+        const marked = unread();
+        items = items.map((n) => ({ ...n, read: true }));
+        body = { marked, unread_count: 0 };
+      } else {
+        const id = url.pathname.split('/')[3];
+        items = items.map((n) => (n.notification_id === id ? { ...n, read: true } : n));
+        body = items.find((n) => n.notification_id === id);
+      }
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    });
+    await signIn(page, dev.url, 'u_acme_owner');
+    const count = page.locator('#unread');
+    await page.locator('#unread[data-count="2"]').waitFor();
+    await page.locator('#bell').press('Enter'); // keyboard
+    assert.equal(await page.locator('#bell').getAttribute('aria-expanded'), 'true');
+    assert.equal(await page.locator('#notif-list li').count(), 3);
+    await page.locator('#notif-list li[data-notification-id="n_3"] button').click();
+    await page.locator('#unread[data-count="1"]').waitFor();
+    assert.equal(await page.locator('#notif-list li.unread').count(), 1);
+    await page.locator('#read-all').click();
+    await page.locator('#unread[data-count="0"]').waitFor();
+    assert.equal(await page.locator('#notif-list li.unread').count(), 0);
+    assert.equal(await count.textContent(), '0');
+    await page.keyboard.press('Escape');
+    assert.ok(await page.locator('#notif-panel').isHidden());
+    assert.deepEqual(calls.filter((c) => c.startsWith('POST')), [
+      'POST /api/notifications/n_3/read',
+      'POST /api/notifications/read-all',
+    ]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('two tenants in two browser contexts never see each other\'s orders', async () => {
     const a = await newPage(browser);
     const b = await newPage(browser);

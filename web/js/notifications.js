@@ -13,8 +13,8 @@ export class NotificationCenter {
     this.available = true;
     bell.addEventListener('click', () => this.toggle());
     readAll.addEventListener('click', () => this.markAll());
-    panel.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') this.toggle(false);
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !this.panel.hidden) this.toggle(false);
     });
     document.addEventListener('click', (e) => {
       if (!this.panel.hidden && !root.contains(e.target)) this.toggle(false);
@@ -62,6 +62,7 @@ export class NotificationCenter {
       if (i >= 0 && !this.items[i].read) this.unread = Math.max(0, this.unread - 1);
       if (i >= 0) this.items[i] = { ...this.items[i], ...n, read: true };
       this.render();
+      this.panel.focus(); // its button is gone: keep the focus in the panel
     } catch (e) {
       this.empty.textContent = `Cannot mark it read: ${e.message}`;
       this.empty.hidden = false;
@@ -74,6 +75,7 @@ export class NotificationCenter {
       this.items = this.items.map((n) => ({ ...n, read: true }));
       this.unread = r && typeof r.unread_count === 'number' ? r.unread_count : 0;
       this.render();
+      this.panel.focus(); // the button just hid itself: keep the focus in the panel
     } catch (e) {
       this.empty.textContent = `Cannot mark them read: ${e.message}`;
       this.empty.hidden = false;
