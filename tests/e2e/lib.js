@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = process.env.OP_BIN || path.join(ROOT, 'build-test/orderpulse');
+export const BIN = path.resolve(process.env.OP_BIN || path.join(ROOT, 'build-test/orderpulse'));
 export const OUTPUT = process.env.OP_TEST_OUTPUT || path.join(ROOT, 'test-output');
 export const CHROMIUM = process.env.OP_CHROMIUM || '/usr/bin/chromium';
 export const SECRET = 'e2e-secret-0123456789abcdef-e2e';
