@@ -113,9 +113,10 @@ static int run(int argc, char **argv) {
            "unless DATABASE_URL names a PostgreSQL database. Prints a ready line with the URL, "
            "then one\n"
            "line per demo user (two tenants, an Owner and a Staff user each) with a signed\n"
-           "token, and gives the demo catalogue its stock. Serves the dashboard (WEB_DIR) at /\n"
-           "with dev-only sign-in endpoints for the demo users (/api/dev/session).\n\n"
+           "token, and gives the demo catalogue its stock.\n\n"
            "  --simulate RATE   place RATE random orders per second through the API\n\n");
+    printf("Serves the web dashboard (WEB_DIR) at / with dev-only sign-in endpoints for the\n"
+           "demo users (/api/dev/users, /api/dev/session); see docs/WEB.md.\n\n");
     op_config_usage(stdout);
     return 0;
   }

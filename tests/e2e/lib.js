@@ -141,6 +141,8 @@ export async function launchBrowser() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
     ],
   });
 }
