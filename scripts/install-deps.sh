@@ -16,6 +16,7 @@ test_only=(
   python3 python3-pytest python3-confluent-kafka python3-jsonschema python3-psycopg2 python3-jwt
   python3-aiosmtpd python3-requests python3-yaml python3-pytest-xdist
   postgresql redis-server sqlite3 valgrind
+  chromium nodejs
 )
 
 pkgs=("${build_run[@]}")

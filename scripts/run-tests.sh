@@ -63,6 +63,14 @@ run_integration_all() {
   return $rc
 }
 
+run_e2e() {
+  scripts/install-e2e.sh || return 1
+  local files=("$@")
+  [ ${#files[@]} -gt 0 ] || files=(tests/e2e/*.test.js)
+  OP_BIN=${OP_E2E_BIN:-$OP_BIN} timeout 1200 node --test --test-concurrency=1 \
+    --test-timeout=600000 "${files[@]}"
+}
+
 # A suite's folder, unless the arguments already name test files of their own.
 suite_args() {
   local dir=$1; shift
@@ -82,7 +90,12 @@ case "$suite" in
     run_pytest tests/contracts; record $? contracts
     run_integration_all "$@"; record $? integration
     ;;
-  *) echo "usage: $0 all|unit|integration|contracts [pytest args]" >&2; exit 2 ;;
+  e2e) run_e2e "$@"; record $? e2e ;;
+  *) echo "usage: $0 all|unit|integration|contracts|e2e [pytest args]" >&2; exit 2 ;;
 esac
+# The dashboard in headless Chromium (tests/e2e, node's test runner), after
+# the other suites of `all`; one test file at a time (each starts its own dev
+# server and browser), each bounded.
+if [ "$suite" = all ]; then run_e2e; record $? e2e; fi
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,7 +12,7 @@
 #include "core/id.h"
 #include "core/log.h"
 
-#define TOKEN_TTL_S (24 * 3600)
+#define TOKEN_TTL_S OP_DEMO_TOKEN_TTL_S
 #define DEMO_STOCK 500
 #define BURST_MAX 50 /* orders sent back to back at most, after a pause */
 
@@ -228,4 +228,18 @@ void op_demo_stop(op_demo_t *d) {
   for (size_t i = 0; i < NUSERS; i++)
     free(d->tokens[i]);
   free(d);
+}
+
+size_t op_demo_user_count(void) {
+  return NUSERS;
+}
+
+void op_demo_user(size_t i, const char **tenant, const char **user, const char **role) {
+  *tenant = users[i].tenant;
+  *user = users[i].user;
+  *role = users[i].role;
+}
+
+char *op_demo_sign(const op_config_t *cfg, size_t i) {
+  return i < NUSERS ? sign(cfg, &users[i]) : NULL;
 }

@@ -27,4 +27,14 @@ op_demo_t *op_demo_start(const op_config_t *cfg, int port, double rate);
 /* Stops the client and frees it; NULL is a no-op. */
 void op_demo_stop(op_demo_t *demo);
 
+/* The demo users, for the dev sign-in page: how many, and the i-th one's
+ * tenant, user id and role (static strings). */
+size_t op_demo_user_count(void);
+void op_demo_user(size_t i, const char **tenant, const char **user, const char **role);
+
+/* A token for the i-th demo user, valid OP_DEMO_TOKEN_TTL_S seconds, signed
+ * with cfg's secret; the caller frees it. NULL on failure. */
+#define OP_DEMO_TOKEN_TTL_S (24 * 3600)
+char *op_demo_sign(const op_config_t *cfg, size_t i);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/demo.h"
+#include "cmd/devweb.h"
 #include "cmd/host.h"
 #include "core/log.h"
 #include "analytics/analytics.h"
@@ -114,6 +115,8 @@ static int run(int argc, char **argv) {
            "line per demo user (two tenants, an Owner and a Cashier each) with a signed\n"
            "token, and gives the demo catalogue its stock.\n\n"
            "  --simulate RATE   place RATE random orders per second through the API\n\n");
+    printf("Serves the web dashboard (WEB_DIR) at / with dev-only sign-in endpoints for the\n"
+           "demo users (/api/dev/users, /api/dev/session); see docs/WEB.md.\n\n");
     op_config_usage(stdout);
     return 0;
   }
@@ -125,6 +128,9 @@ static int run(int argc, char **argv) {
   rc = op_host_init(&host, "dev", &argc, argv);
   if (rc == 0 && ensure_secret(&host.cfg) != 0)
     rc = 1;
+  op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  if (rc == 0)
+    web = op_devweb_setup(&host, argv[0], &rc);
   if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     rc = 1;
   if (rc == 0) {
@@ -139,6 +145,7 @@ static int run(int argc, char **argv) {
     curl_global_cleanup();
   }
   op_host_close(&host);
+  op_web_static_free(web);
   for (size_t i = 0; i < 8; i++)
     free(dev.urls[i]);
   return rc;

@@ -96,6 +96,9 @@ static const setting_t settings[] = {
       "analytics: a sku whose available stock is below this is low on stock"),
     I("ANALYTICS_WINDOW_SECONDS", analytics_window_seconds, "60", 1, 3600,
       "analytics: length of the windows published to analytics.aggregates"),
+    S("WEB_DIR", web_dir, "web",
+      "the dashboard's files served at / by `orderpulse dev` (relative: cwd, then the binary's "
+      "parent directories)"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
