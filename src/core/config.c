@@ -92,6 +92,8 @@ static const setting_t settings[] = {
       "analytics: a sku whose available stock is below this is low on stock"),
     I("ANALYTICS_WINDOW_SECONDS", analytics_window_seconds, "60", 1, 3600,
       "analytics: length of the windows published to analytics.aggregates"),
+    I("NOTIFY_CONSUME", notify_consume, "1", 0, 1,
+      "notify: 0 (or --no-consume) serves SSE from Redis without consuming (needs REDIS_URL)"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -50,6 +50,7 @@ typedef struct op_config_s {
   int64_t payment_max_attempts;
   int64_t analytics_low_stock_threshold; /* analytics: available below this is low */
   int64_t analytics_window_seconds;      /* analytics: length of a published window */
+  int64_t notify_consume;                /* notify: 0 = SSE only, fed by Redis (--no-consume) */
 } op_config_t;
 
 /*

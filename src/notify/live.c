@@ -16,6 +16,7 @@
 #include "fanout/frame.h"
 #include "fanout/hub.h"
 #include "fanout/ring.h"
+#include "notify/scale.h"
 #include "store/store.h"
 
 #define MAX_LOOPS 64
@@ -36,6 +37,7 @@ struct op_live_s {
   const op_config_t *cfg;
   op_hub_t *hub;
   op_ring_set_t *ring;
+  op_scale_t *scale; /* with REDIS_URL: frames travel over Redis (notify/scale.h) */
   loop_state_t loops[MAX_LOOPS];
   op_metric_t *m_replayed, *m_resyncs;
 };
@@ -68,8 +70,10 @@ static op_frame_t *frame_event(const op_order_event_t *ev, int64_t pos) {
   return frame;
 }
 
-void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_event_result_t *results,
-                     size_t n) {
+int op_live_publish(op_live_t *live, op_store_t *store, const op_order_event_t *evs,
+                    const op_event_result_t *results, size_t n) {
+  if (live->scale)
+    return op_scale_publish(live->scale, store, evs, results, n);
   for (size_t i = 0; i < n; i++) {
     if (results[i].duplicate)
       continue;
@@ -83,6 +87,7 @@ void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_even
       op_hub_publish(live->hub, evs[i].tenant_id, frame);
     op_frame_release(frame);
   }
+  return 0;
 }
 
 /* ---- authentication and request helpers (HTTP loops) ------------------- */
@@ -505,6 +510,11 @@ op_live_t *op_live_new(const op_config_t *cfg, op_http_router_t *router, char *e
                                cfg->sse_replay_buffer_ttl_seconds * 1000);
   if (live->ring == NULL)
     goto oom;
+  if (cfg->redis_url[0] &&
+      (live->scale = op_scale_new(cfg, live->ring, frame_event, errbuf, errlen)) == NULL) {
+    op_live_free(live);
+    return NULL;
+  }
   if (op_http_route(router, "GET", "/api/sse/notifications", sse_handler, live) ||
       op_http_route(router, "GET", "/events/stream", sse_handler, live) ||
       op_http_route(router, "GET", SNAPSHOT_URL, snapshot_handler, live))
@@ -535,12 +545,13 @@ int op_live_attach(op_live_t *live, op_http_server_t *server) {
   op_health_set_number("sse", "connections", 0);
   op_http_server_set_loop_init(server, loop_init, live);
   op_http_server_set_loop_done(server, loop_done, live);
-  return 0;
+  return live->scale ? op_scale_start(live->scale, live->hub) : 0;
 }
 
 void op_live_free(op_live_t *live) {
   if (live == NULL)
     return;
+  op_scale_free(live->scale); /* stops the bus thread, which feeds the hub */
   op_hub_free(live->hub);
   op_ring_set_free(live->ring);
   free(live);
