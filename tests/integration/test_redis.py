@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from harness import OP_BIN, Notify, Process, Producer, free_port, run, wait_until
+from harness import Database, Notify, Process, Producer, Service, free_port, run, wait_until
 from sse import Fleet, token
 
 TOPIC = "orders.events"
@@ -75,7 +75,6 @@ class Cluster:
         if consume:
             n = Notify(self.broker, self.db_url, extra_env=extra, name=name)
         else:
-            from harness import Service
             n = Service("notify", self.broker, self.db_url, extra_env=extra, name=name,
                         wait=False, args=("--no-consume",))
 
@@ -190,6 +189,18 @@ def delivered(c):
     return len(positions(c.events))
 
 
+def committed_total(bootstrap, group="notification-service", partitions=6):
+    """Sum of the group's committed offsets on orders.events."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        got = c.committed([TopicPartition(TOPIC, p) for p in range(partitions)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in got)
+    finally:
+        c.close()
+
+
 # ---- configuration -------------------------------------------------------------
 
 @pytest.mark.parametrize("url", ["redis://", "redis://host:notaport", "redis://h:70000",
@@ -262,7 +273,7 @@ def test_three_instances_every_client_every_event(cluster, broker):
         clients.close()
 
 
-def test_redis_restart_no_silent_loss(cluster, broker, redis_server):
+def test_redis_restart_no_silent_loss(cluster, broker, redis_server, db_url):
     """Redis goes away mid-run and comes back: clients stay connected, /health
     says degraded meanwhile, offsets wait for the publish, and afterwards every
     client has every event (or was told to resync: then the snapshot marker
@@ -286,6 +297,13 @@ def test_redis_restart_no_silent_loss(cluster, broker, redis_server):
             code, body = inst.health()
             assert code == 200 and body["status"] == "degraded", (code, body)
         produce(producer, tenants, orders, 10, start_seq=10)  # stored, not published yet
+        db = Database(db_url)
+        first = len(tenants) * orders * 10
+        # A batch in hand is stored, then its publish fails and is retried...
+        wait_until(lambda: (db.scalar("SELECT COUNT(*) FROM tenant_log") or 0) > first, 60,
+                   "a batch of the outage to be stored")
+        # ... and its offsets are not committed: stored, but Redis has not taken it.
+        assert committed_total(broker.bootstrap) == first
         clients.poll()
         assert all(cn.end is None for _, cn in conns), "a client was disconnected"
         redis_server.start()
