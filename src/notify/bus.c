@@ -427,8 +427,11 @@ static void on_tick(uv_timer_t *t) {
 static void on_stop(uv_async_t *a) {
   op_bus_t *bus = a->data;
   bus->stopping = 1;
+  /* Freed rather than disconnected: a disconnect waits for pending replies,
+   * which a connection attempt stuck in the adapter (see watchdog) never gets. */
   if (bus->ac)
-    redisAsyncDisconnect(bus->ac); /* on_disconnect follows; the loop then ends */
+    redisAsyncFree(bus->ac);
+  bus->ac = NULL;
   uv_close((uv_handle_t *)&bus->tick, NULL);
   uv_close((uv_handle_t *)&bus->stop_async, NULL);
 }

@@ -192,13 +192,24 @@ static void on_tick(int64_t now_ms, void *ud) {
 
 /* ---- the publishing side (consumer thread) -------------------------------- */
 
-/* The position a duplicate was stored at, from the tenant log (0: gone). The
- * lookup only happens for duplicates, i.e. on redelivery. */
-static int stored_position(op_store_t *store, const op_order_event_t *ev, int64_t *pos) {
-  const char *params[] = {ev->tenant_id, ev->event_id};
+/*
+ * The position a duplicate was stored at, from the tenant log (0: not found).
+ * Only duplicates are looked up, i.e. on redelivery. tenant_log has no index
+ * on event_id, so the search is bounded to the tenant's newest
+ * SSE_REPLAY_BUFFER_SIZE positions (a range of its primary key): an older
+ * event is outside every replay window and subscribers that lack it resync
+ * anyway; not publishing it loses nothing more.
+ */
+static int stored_position(op_scale_t *sc, op_store_t *store, const op_order_event_t *ev,
+                           int64_t *pos) {
+  char window[24];
+  snprintf(window, sizeof window, "%lld", (long long)sc->cfg->sse_replay_buffer_size);
+  const char *params[] = {ev->tenant_id, ev->event_id, window};
   op_rows_t *rows = NULL;
-  int rc = op_store_exec(store, "SELECT pos FROM tenant_log WHERE tenant_id = $1 AND event_id = $2",
-                         2, params, &rows);
+  int rc = op_store_exec(store,
+                         "SELECT pos FROM tenant_log WHERE tenant_id = $1 AND event_id = $2 "
+                         "AND pos > (SELECT last_pos FROM tenant_seq WHERE tenant_id = $1) - $3",
+                         3, params, &rows);
   *pos = 0;
   if (rc == 0 && op_rows_count(rows) > 0)
     rc = op_rows_get_int64(rows, 0, 0, pos);
@@ -212,7 +223,7 @@ int op_scale_publish(op_scale_t *sc, op_store_t *store, const op_order_event_t *
   size_t sent = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     int64_t pos = results[i].position;
-    if (results[i].duplicate && (rc = stored_position(store, &evs[i], &pos)) != 0)
+    if (results[i].duplicate && (rc = stored_position(sc, store, &evs[i], &pos)) != 0)
       break;
     if (pos <= 0)
       continue;

@@ -327,3 +327,44 @@ def test_redis_restart_no_silent_loss(cluster, broker, redis_server, db_url):
                 check_stream(cn.events, want, f"client of {t}")
     finally:
         clients.close()
+
+
+def test_redelivered_batch_is_published_again(cluster, broker, redis_server, db_url):
+    """An instance stores a batch, cannot publish it (Redis down) and dies: the
+    instance that takes over finds the batch's events as duplicates and still
+    publishes them, at their stored positions (read back from the tenant log),
+    so that no instance's subscribers wait for them."""
+    a = cluster.start("notify-a")
+    d = cluster.start("notify-d", consume=False)
+    tenants = TENANTS[:4]
+    clients = Clients()
+    try:
+        conns = [(t, clients.connect(d, t)) for t in tenants]
+        producer = Producer(broker.bootstrap)
+        orders = 5
+        first = produce(producer, tenants, orders, 2)
+        clients.wait(lambda: all(delivered(cn) >= first // len(tenants) for _, cn in conns), 60,
+                     "the first events")
+        redis_server.stop()
+        wait_until(lambda: (a.health()[1] or {}).get("redis", {}).get("status") == "degraded",
+                   15, "a: redis degraded")
+        second = produce(producer, tenants, orders, 2, start_seq=2)
+        db = Database(db_url)
+        wait_until(lambda: (db.scalar("SELECT COUNT(*) FROM tenant_log") or 0) > first, 60,
+                   "a batch to be stored but not published")
+        stored = db.scalar("SELECT COUNT(*) FROM tenant_log")
+        cluster.kill9(a)
+        redis_server.start()
+        b = cluster.start("notify-b")
+        want = (first + second) // len(tenants)
+        clients.wait(lambda: all(delivered(cn) >= want for _, cn in conns), 90,
+                     "every event after the takeover")
+        for t, cn in conns:
+            assert cn.end is None
+            check_stream(cn.events, want, f"client of {t}")
+        # b re-published what a had stored (as duplicates) and then the rest.
+        wait_until(lambda: b.metric("orderpulse_sse_bus_published_total") >= second, 30,
+                   "b to publish the redelivered batch too")
+        assert b.metric("orderpulse_events_duplicate_total") >= stored - first
+    finally:
+        clients.close()
