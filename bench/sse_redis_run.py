@@ -65,7 +65,8 @@ def run_once(args):
         broker = Broker(partitions_scale=4)  # orders.events: 6 partitions
         redis = Redis(tmp)
         per = args.conns // args.instances
-        env = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}", "HTTP_THREADS": "2",
+        env = {"REDIS_URL": "" if args.no_redis else f"redis://127.0.0.1:{redis.port}",
+               "HTTP_THREADS": "2",
                "SSE_MAX_CLIENTS_PER_INSTANCE": str(per + 100), "LOG_LEVEL": "warn"}
         db = f"sqlite://{tmp}/notify.db"
         for i in range(args.instances):
@@ -74,7 +75,7 @@ def run_once(args):
                         args=() if consume else ("--no-consume",))
             insts.append(n)
         for i, n in enumerate(insts):
-            key = "kafka" if i < args.consumers else "redis"
+            key = "kafka" if i < args.consumers else "redis"  # --no-consume: redis ok
             wait_until(lambda: n.alive() and (n.health()[1] or {}).get(key, {}).get("status")
                        == "ok", 60, f"{n.name} ready")
         time.sleep(1)
@@ -106,7 +107,7 @@ def run_once(args):
         deliveries = sum(r["deliveries"] for r in rounds)
         rx_window = max(r["rx_window_s"] for r in rounds)
         out = {
-            "instances": args.instances, "consumers": args.consumers, "conns": args.conns,
+            "instances": args.instances, "consumers": args.consumers, "redis": not args.no_redis, "conns": args.conns,
             "tenants": args.tenants, "rate_per_s": args.rate, "seconds": args.seconds,
             "held": held, "connect_s": round(connect_s, 1),
             "deliveries": deliveries,
@@ -158,7 +159,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--wait", type=int, default=60, help="seconds to wait for stragglers")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--no-redis", action="store_true",
+                    help="baseline: one instance, in-process fan-out (no REDIS_URL)")
     args = ap.parse_args()
+    if args.no_redis and args.instances != 1:
+        sys.exit("--no-redis needs --instances 1")
     if args.consumers <= 0 or args.consumers > args.instances:
         args.consumers = args.instances
     runs = []

@@ -228,7 +228,12 @@ static int64_t newest_position(op_live_t *live, op_store_t *store, const char *t
   if (op_ring_last_position(live->ring, tenant, &ring_last) == 0 && ring_last > 0)
     return ring_last;
   if (op_events_last_position(store, tenant, &db_last) == 0) {
+    /* The ring may have moved past the log's answer meanwhile (over Redis, the
+     * bus thread appends concurrently): start from whichever is newer, so
+     * that every frame the hub sends next follows the start without a gap. */
     op_ring_note_position(live->ring, tenant, db_last);
+    if (op_ring_last_position(live->ring, tenant, &ring_last) == 0 && ring_last > db_last)
+      return ring_last;
     return db_last;
   }
   return ring_last;

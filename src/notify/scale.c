@@ -153,6 +153,14 @@ static int seq_fill(const char *tenant, int64_t after, int64_t upto, void *ud) {
 
 static void on_event(const char *tenant, op_frame_t *frame, void *ud) {
   op_scale_t *sc = ud;
+  /* A tenant seen for the first time: the positions before this frame exist
+   * (in the log), so the ring knows the tenant from here on and the sequencer
+   * orders what follows. Delivering frames of an unknown tenant as they come
+   * could put p+1 in the ring before p just as a first subscriber of the
+   * tenant reads its start position from the log (p-1): it would miss p. */
+  int64_t last;
+  if (op_ring_last_position(sc->ring, tenant, &last) == OP_ENOENT)
+    op_ring_note_position(sc->ring, tenant, frame->pos - 1);
   op_seq_offer(sc->seq, tenant, frame, op_now_ms());
 }
 

@@ -368,3 +368,22 @@ def test_redelivered_batch_is_published_again(cluster, broker, redis_server, db_
         assert b.metric("orderpulse_events_duplicate_total") >= stored - first
     finally:
         clients.close()
+
+
+def test_instances_start_at_once(broker, db_url, redis_server):
+    """Three instances started together on an empty database: the migrations
+    run once (SQLite: one writer at a time; PostgreSQL: an advisory lock), every
+    instance comes up, and each exits 0."""
+    env = {"REDIS_URL": redis_server.url}
+    insts = [Notify(broker, db_url, extra_env=env, name=f"notify-{i}", wait=False)
+             for i in range(3)]
+    try:
+        for n in insts:
+            n.wait_ready(timeout=60)
+        db = Database(db_url)
+        versions = [r[0] for r in db.query("SELECT version FROM schema_migrations")]
+        assert len(versions) == len(set(versions)) and versions
+    finally:
+        bad = [f"{n.name} exited {rc}:\n{n.log_text()[-3000:]}"
+               for n in insts for rc in [n.stop()] if rc != 0]
+        assert not bad, "\n".join(bad)
