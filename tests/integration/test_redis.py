@@ -387,3 +387,33 @@ def test_instances_start_at_once(broker, db_url, redis_server):
         bad = [f"{n.name} exited {rc}:\n{n.log_text()[-3000:]}"
                for n in insts for rc in [n.stop()] if rc != 0]
         assert not bad, "\n".join(bad)
+
+
+def test_snapshot_marker_and_replay_on_any_instance(cluster, broker):
+    """The snapshot read on a --no-consume instance gives a marker that, used
+    as Last-Event-ID on another instance, continues with no gap and no
+    duplicate; a Last-Event-ID inside the window replays on any instance."""
+    a = cluster.start("notify-a")
+    d = cluster.start("notify-d", consume=False)
+    tenant = "t_snap"
+    clients = Clients()
+    try:
+        watch = clients.connect(d, tenant)
+        producer = Producer(broker.bootstrap)
+        produce(producer, [tenant], 4, 5)  # positions 1..20
+        clients.wait(lambda: delivered(watch) >= 20, 60, "the first 20 events on d")
+        r = requests.get(f"{d.url}/api/orders/snapshot",
+                         headers={"Authorization": f"Bearer {token(tenant)}"}, timeout=10)
+        assert r.status_code == 200
+        marker = r.json()["last_event_id"]
+        assert marker == "20" and len(r.json()["orders"]) == 4
+        cont = clients.connect(a, tenant, last_event_id=marker)
+        replay = clients.connect(d, tenant, last_event_id="10")
+        produce(producer, [tenant], 4, 2, start_seq=5)  # positions 21..28
+        clients.wait(lambda: delivered(cont) >= 8 and delivered(replay) >= 18, 60,
+                     "the continuation and the replay")
+        assert positions(cont.events) == list(range(21, 29))
+        assert positions(replay.events) == list(range(11, 29))
+        check_stream(watch.events, 20 + 8, "the watching client")
+    finally:
+        clients.close()
