@@ -99,6 +99,8 @@ static const setting_t settings[] = {
     S("WEB_DIR", web_dir, "web",
       "the dashboard's files served at / by `orderpulse dev` (relative: cwd, then the binary's "
       "parent directories)"),
+    I("NOTIFY_CONSUME", notify_consume, "1", 0, 1,
+      "notify: 0 (or --no-consume) serves SSE from Redis without consuming (needs REDIS_URL)"),
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -53,6 +53,7 @@ typedef struct op_config_s {
   int64_t analytics_low_stock_threshold; /* analytics: available below this is low */
   int64_t analytics_window_seconds;      /* analytics: length of a published window */
   char *web_dir; /* the dashboard's files; relative: to the cwd, then beside the binary */
+  int64_t notify_consume;                /* notify: 0 = SSE only, fed by Redis (--no-consume) */
 } op_config_t;
 
 /*

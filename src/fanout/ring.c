@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "core/strmap.h"
@@ -351,4 +352,51 @@ void op_ring_stats(op_ring_set_t *set, size_t *tenants, size_t *frames) {
     *tenants = nt;
   if (frames)
     *frames = sweep.frames;
+}
+
+typedef struct names_s {
+  char **ids;
+  size_t n, cap;
+  int failed;
+} names_t;
+
+static void add_name(const char *key, void *value, void *ud) {
+  names_t *nm = ud;
+  (void)value;
+  if (nm->failed)
+    return;
+  if (nm->n == nm->cap) {
+    size_t cap = nm->cap ? nm->cap * 2 : 64;
+    char **grown = realloc(nm->ids, cap * sizeof *grown);
+    if (grown == NULL) {
+      nm->failed = 1;
+      return;
+    }
+    nm->ids = grown;
+    nm->cap = cap;
+  }
+  if ((nm->ids[nm->n] = strdup(key)) == NULL)
+    nm->failed = 1;
+  else
+    nm->n++;
+}
+
+int op_ring_tenants(op_ring_set_t *set, char ***out, size_t *n) {
+  names_t nm = {0};
+  for (size_t i = 0; i < STRIPES; i++) {
+    pthread_mutex_lock(&set->stripes[i].lock);
+    op_strmap_each(&set->stripes[i].tenants, add_name, &nm);
+    pthread_mutex_unlock(&set->stripes[i].lock);
+  }
+  if (nm.failed) {
+    for (size_t i = 0; i < nm.n; i++)
+      free(nm.ids[i]);
+    free(nm.ids);
+    *out = NULL;
+    *n = 0;
+    return OP_ENOMEM;
+  }
+  *out = nm.ids;
+  *n = nm.n;
+  return 0;
 }

@@ -119,4 +119,11 @@ size_t op_ring_expire(op_ring_set_t *set, int64_t now_ms);
  * stripe, so not one instant's snapshot. Runs on: any thread. */
 void op_ring_stats(op_ring_set_t *set, size_t *tenants, size_t *frames);
 
+/* The ids of every tenant known to the set, as a malloc'd array of
+ * malloc'd strings (free each, then the array); *n receives the count.
+ * Returns 0 or OP_ENOMEM (*out NULL). For a caller that must visit every
+ * tenant (e.g. to catch up after a lost feed); no lock is held on return.
+ * Runs on: any thread. */
+int op_ring_tenants(op_ring_set_t *set, char ***out, size_t *n);
+
 #endif

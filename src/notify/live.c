@@ -16,6 +16,7 @@
 #include "fanout/frame.h"
 #include "fanout/hub.h"
 #include "fanout/ring.h"
+#include "notify/scale.h"
 #include "store/store.h"
 
 #define MAX_LOOPS 64
@@ -36,6 +37,7 @@ struct op_live_s {
   const op_config_t *cfg;
   op_hub_t *hub;
   op_ring_set_t *ring;
+  op_scale_t *scale; /* with REDIS_URL: frames travel over Redis (notify/scale.h) */
   loop_state_t loops[MAX_LOOPS];
   op_metric_t *m_replayed, *m_resyncs;
 };
@@ -68,8 +70,10 @@ static op_frame_t *frame_event(const op_order_event_t *ev, int64_t pos) {
   return frame;
 }
 
-void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_event_result_t *results,
-                     size_t n) {
+int op_live_publish(op_live_t *live, op_store_t *store, const op_order_event_t *evs,
+                    const op_event_result_t *results, size_t n) {
+  if (live->scale)
+    return op_scale_publish(live->scale, store, evs, results, n);
   for (size_t i = 0; i < n; i++) {
     if (results[i].duplicate)
       continue;
@@ -83,6 +87,7 @@ void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_even
       op_hub_publish(live->hub, evs[i].tenant_id, frame);
     op_frame_release(frame);
   }
+  return 0;
 }
 
 void op_live_notify_user(op_live_t *live, const char *tenant_id, const char *user_id,
@@ -95,7 +100,15 @@ void op_live_notify_user(op_live_t *live, const char *tenant_id, const char *use
     return;
   }
   frame->event_ms = 0; /* not an order event: kept out of the delivery latency */
-  op_hub_publish_user(live->hub, tenant_id, user_id, frame);
+  /* Over Redis the recipient's streams may be on any instance. A failure
+   * loses only the live push: the inbox row is durable. */
+  if (live->scale) {
+    if (op_scale_publish_user(live->scale, tenant_id, user_id, frame) != 0 ||
+        op_scale_flush(live->scale) != 0)
+      op_log_warn("notify", "a notification for %s not pushed: redis unavailable", user_id);
+  } else {
+    op_hub_publish_user(live->hub, tenant_id, user_id, frame);
+  }
   op_frame_release(frame);
 }
 
@@ -237,7 +250,12 @@ static int64_t newest_position(op_live_t *live, op_store_t *store, const char *t
   if (op_ring_last_position(live->ring, tenant, &ring_last) == 0 && ring_last > 0)
     return ring_last;
   if (op_events_last_position(store, tenant, &db_last) == 0) {
+    /* The ring may have moved past the log's answer meanwhile (over Redis, the
+     * bus thread appends concurrently): start from whichever is newer, so
+     * that every frame the hub sends next follows the start without a gap. */
     op_ring_note_position(live->ring, tenant, db_last);
+    if (op_ring_last_position(live->ring, tenant, &ring_last) == 0 && ring_last > db_last)
+      return ring_last;
     return db_last;
   }
   return ring_last;
@@ -519,6 +537,11 @@ op_live_t *op_live_new(const op_config_t *cfg, op_http_router_t *router, char *e
                                cfg->sse_replay_buffer_ttl_seconds * 1000);
   if (live->ring == NULL)
     goto oom;
+  if (cfg->redis_url[0] &&
+      (live->scale = op_scale_new(cfg, live->ring, frame_event, errbuf, errlen)) == NULL) {
+    op_live_free(live);
+    return NULL;
+  }
   if (op_http_route(router, "GET", "/api/sse/notifications", sse_handler, live) ||
       op_http_route(router, "GET", "/events/stream", sse_handler, live) ||
       op_http_route(router, "GET", SNAPSHOT_URL, snapshot_handler, live))
@@ -549,12 +572,13 @@ int op_live_attach(op_live_t *live, op_http_server_t *server) {
   op_health_set_number("sse", "connections", 0);
   op_http_server_set_loop_init(server, loop_init, live);
   op_http_server_set_loop_done(server, loop_done, live);
-  return 0;
+  return live->scale ? op_scale_start(live->scale, live->hub) : 0;
 }
 
 void op_live_free(op_live_t *live) {
   if (live == NULL)
     return;
+  op_scale_free(live->scale); /* stops the bus thread, which feeds the hub */
   op_hub_free(live->hub);
   op_ring_set_free(live->ring);
   free(live);

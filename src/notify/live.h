@@ -29,10 +29,14 @@ op_live_t *op_live_new(const op_config_t *cfg, op_http_router_t *router, char *e
 int op_live_attach(op_live_t *live, op_http_server_t *server);
 
 /* Frames the stored (not duplicate) events of a batch and hands them to the
- * ring and the hub; results as returned by op_events_apply. Runs on: the
+ * ring and the hub; results as returned by op_events_apply. With REDIS_URL
+ * the frames go to Redis instead (duplicates too, at their stored position
+ * read on store: see op_scale_publish) and every instance's bus thread feeds
+ * its ring and hub. Returns 0, or OP_E* when Redis did not take them (the
+ * batch must fail so that its offsets are not committed). Runs on: the
  * consumer thread, after the batch's transaction committed. */
-void op_live_publish(op_live_t *live, const op_order_event_t *evs, const op_event_result_t *results,
-                     size_t n);
+int op_live_publish(op_live_t *live, op_store_t *store, const op_order_event_t *evs,
+                    const op_event_result_t *results, size_t n);
 
 /* Pushes a notification object (JSON text) to user_id's own SSE connections
  * of tenant_id as `event: notification` with no id line (SSE ids stay the

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "kafka/kafka.h"
+#include "notify/bus.h"
 #include "notify/live.h"
 #include "notify/people.h"
 #include "notify/recipients.h"
@@ -50,7 +51,8 @@ struct op_notify_s {
   trace_t *traces;
   size_t *invalid; /* indexes of invalid messages in the batch */
   op_contract_error_t *errors;
-  int stored; /* the batch in hand is already durable; only the DLQ is left */
+  int stored;    /* the batch in hand is already durable; only the DLQ is left */
+  int published; /* ... and its frames went out (Redis took them) */
 
   uint64_t last_probe_ns;
   uint64_t last_purge_ns;
@@ -155,12 +157,19 @@ static int on_batch(rd_kafka_message_t **msgs, size_t n, void *ud) {
     if (rc == 0) {
       nt->stored = 1;
       count_batch(nt, nvalid, ninvalid);
-      op_live_publish(nt->live, nt->events, nt->results, nvalid);
-      push_notifications(nt);
     } else {
       op_log_error("notify", "storing a batch of %zu events failed: %s: %s", nvalid,
                    op_strerror(rc), op_store_errmsg(nt->store));
     }
+  }
+  /* Live delivery: in-process it cannot fail; over Redis a failure fails
+   * the batch (no offset is committed past what was published) and the retry
+   * publishes again from the stored results (nt->stored). */
+  if (rc == 0 && !nt->published) {
+    rc = op_live_publish(nt->live, nt->store, nt->events, nt->results, nvalid);
+    nt->published = rc == 0;
+    if (rc == 0)
+      push_notifications(nt);
   }
   for (size_t i = 0; rc == 0 && i < ninvalid; i++)
     rc = op_dlq_send(nt->dlq, msgs[nt->invalid[i]], nt->errors[i].reason, nt->errors[i].message);
@@ -169,7 +178,7 @@ static int on_batch(rd_kafka_message_t **msgs, size_t n, void *ud) {
   for (size_t i = 0; i < nvalid; i++)
     op_order_event_clear(&nt->events[i]);
   if (rc == 0)
-    nt->stored = 0; /* the next batch starts afresh */
+    nt->stored = nt->published = 0; /* the next batch starts afresh */
   return rc;
 }
 
@@ -229,6 +238,10 @@ op_notify_t *op_notify_new(const op_config_t *cfg, const char *brokers, op_http_
     op_notify_free(nt);
     return NULL;
   }
+  if (!cfg->notify_consume) {
+    op_log_info("notify", "--no-consume: serving SSE from Redis, not consuming %s", TOPIC);
+    return nt;
+  }
   nt->dlq = op_producer_new(cfg, brokers, errbuf, errlen);
   if (nt->dlq == NULL) {
     op_notify_free(nt);
@@ -274,6 +287,8 @@ static void *consumer_main(void *arg) {
 }
 
 int op_notify_start(op_notify_t *nt) {
+  if (nt->consumer == NULL)
+    return 0; /* --no-consume: no consumer, and no sender or relay either */
   if (op_notify_relay_start(nt->relay) != 0 || op_mail_start(nt->mail) != 0 ||
       pthread_create(&nt->thread, NULL, consumer_main, nt) != 0)
     return OP_ENOMEM;
@@ -323,6 +338,15 @@ static int service_check(const op_config_t *cfg, char *errbuf, size_t errlen) {
   }
   if (strlen(cfg->jwt_secret) < 16) {
     snprintf(errbuf, errlen, "JWT_SECRET: must be at least 16 bytes long");
+    return OP_ECONFIG;
+  }
+  op_bus_url_t url;
+  if (cfg->redis_url[0] && op_bus_parse_url(cfg->redis_url, &url, errbuf, errlen) != 0)
+    return OP_ECONFIG;
+  if (!cfg->notify_consume && !cfg->redis_url[0]) {
+    snprintf(errbuf, errlen,
+             "--no-consume (NOTIFY_CONSUME=0) needs REDIS_URL: without Redis an "
+             "instance that does not consume has nothing to serve");
     return OP_ECONFIG;
   }
   op_role_map_t map;
