@@ -82,7 +82,8 @@ static int start_brokers(op_host_t *host) {
   }
   char err[512];
   host->devbroker =
-      op_devbroker_start(3, (int)host->cfg.kafka_topic_partitions_scale, err, sizeof err);
+      op_devbroker_start((int)host->cfg.kafka_dev_brokers,
+                         (int)host->cfg.kafka_topic_partitions_scale, err, sizeof err);
   if (host->devbroker == NULL) {
     fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
     return 1;

@@ -38,6 +38,8 @@ static const setting_t settings[] = {
       "consumer group session timeout"),
     I("KAFKA_PARTITIONS_SCALE", kafka_topic_partitions_scale, "1", 1, 48,
       "embedded broker: divide the topics' partition counts by this"),
+    I("KAFKA_DEV_BROKERS", kafka_dev_brokers, "1", 1, 5,
+      "embedded broker: brokers in the in-memory cluster (replication up to 3)"),
     I("KAFKA_LINGER_MS", kafka_linger_ms, "5", 0, 1000,
       "producers: how long a message waits for others to share its request (linger.ms)"),
     I("KAFKA_FETCH_WAIT_MS", kafka_fetch_wait_ms, "10", 1, 1000,

@@ -18,6 +18,7 @@ typedef struct op_config_s {
   char *kafka_group_instance_id; /* empty: dynamic membership */
   int64_t kafka_session_timeout_ms;
   int64_t kafka_topic_partitions_scale; /* dev broker: divide partition counts by this */
+  int64_t kafka_dev_brokers;            /* embedded broker: brokers in the mock cluster */
   int64_t kafka_linger_ms;              /* producers: wait this long to fill a batch */
   int64_t kafka_fetch_wait_ms;          /* consumers: a broker holds an empty fetch this long */
   char *database_url;
@@ -52,8 +53,8 @@ typedef struct op_config_s {
   int64_t payment_max_attempts;
   int64_t analytics_low_stock_threshold; /* analytics: available below this is low */
   int64_t analytics_window_seconds;      /* analytics: length of a published window */
-  char *web_dir; /* the dashboard's files; relative: to the cwd, then beside the binary */
-  int64_t notify_consume;                /* notify: 0 = SSE only, fed by Redis (--no-consume) */
+  char *web_dir;          /* the dashboard's files; relative: to the cwd, then beside the binary */
+  int64_t notify_consume; /* notify: 0 = SSE only, fed by Redis (--no-consume) */
 } op_config_t;
 
 /*
