@@ -83,6 +83,11 @@ static const setting_t settings[] = {
       "time allowed for one SMTP delivery (connect included)"),
     S("NOTIFY_RECIPIENT_ROLES", notify_recipient_roles, "order_paid=Owner,Manager,Cashier",
       "who is notified: event_type=Role,Role;event_type=Role"),
+    S("SMTP_CA_FILE", smtp_ca_file, "",
+      "PEM file of CA certificates the SMTP server's certificate must chain to; unset: the "
+      "system's store"),
+    I("SMTP_REQUIRE_TLS", smtp_require_tls, "0", 0, 1,
+      "1: smtp:// must switch to TLS with STARTTLS (a server without it is not used)"),
     S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
     I("EVENT_RETENTION_HOURS", event_retention_hours, "168", 1, 87600,
       "how long event ids are kept for deduplication"),

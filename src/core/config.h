@@ -45,6 +45,8 @@ typedef struct op_config_s {
   int64_t email_retry_max_ms;         /* retry delay cap */
   int64_t email_timeout_ms;           /* one SMTP conversation */
   char *notify_recipient_roles;       /* event_type=Role,Role;event_type=Role */
+  char *smtp_ca_file;                 /* PEM CA bundle for the SMTP server; empty: system store */
+  int64_t smtp_require_tls;           /* 1: smtp:// must upgrade with STARTTLS */
   char *log_level;
   int64_t event_retention_hours;
   int64_t consumer_batch_size;

@@ -1,6 +1,7 @@
 #include "notify/mail.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -78,6 +79,13 @@ op_mail_t *op_mail_new(const op_config_t *cfg, op_notify_relay_t *relay, char *e
                 "EMAIL_TEMPLATES_DIR %s: no such directory (mails will fail with "
                 "template_missing)",
                 cfg->email_templates_dir);
+  /* A CA file that cannot be read would fail every delivery with a TLS
+   * error; say so at startup instead. */
+  if (cfg->smtp_ca_file[0] && access(cfg->smtp_ca_file, R_OK) != 0) {
+    snprintf(errbuf, errlen, "SMTP_CA_FILE %s: %s", cfg->smtp_ca_file, strerror(errno));
+    op_mail_free(m);
+    return NULL;
+  }
   char masked[512];
   op_config_mask_url(cfg->smtp_url, masked, sizeof masked);
   op_log_info("notify", "email: sending through %s, templates from %s", masked, m->dir);
@@ -246,7 +254,9 @@ static void deliver(op_mail_t *m, const row_t *r) {
                          .to = r->to,
                          .message_id = r->id,
                          .content = &content,
-                         .timeout_ms = m->cfg->email_timeout_ms};
+                         .timeout_ms = m->cfg->email_timeout_ms,
+                         .ca_file = m->cfg->smtp_ca_file,
+                         .require_tls = m->cfg->smtp_require_tls != 0};
   op_smtp_result_t res;
   uint64_t t0 = op_mono_ns();
   op_smtp_send(&mail, &res);

@@ -118,8 +118,17 @@ void op_smtp_send(const op_smtp_mail_t *m, op_smtp_result_t *res) {
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, m->url);
     /* smtps:// is TLS from the start; on smtp:// upgrade with STARTTLS when
-     * the server offers it, plain otherwise (a local relay often has no TLS). */
-    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+     * the server offers it, plain otherwise (a local relay often has no TLS)
+     * unless TLS is required. */
+    curl_easy_setopt(h, CURLOPT_USE_SSL,
+                     m->require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    /* The certificate chain and the host name are always checked (libcurl's
+     * defaults, set here so that nothing can turn them off); only the trust
+     * anchors are configurable. */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (m->ca_file && m->ca_file[0])
+      curl_easy_setopt(h, CURLOPT_CAINFO, m->ca_file);
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, from_line);
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -136,7 +145,10 @@ void op_smtp_send(const op_smtp_mail_t *m, op_smtp_result_t *res) {
     res->outcome = op_mail_classify((int)cc, res->smtp_code, &res->connection_error);
     if (res->outcome != OP_MAIL_SENT) {
       /* A reply from the server says most; else libcurl's message. */
-      if (!res->connection_error && conv.error_reply[0])
+      if (cc == CURLE_USE_SSL_FAILED) /* STARTTLS required and not offered or refused */
+        snprintf(res->reason, sizeof res->reason, "TLS required (SMTP_REQUIRE_TLS=1): %s",
+                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+      else if (!res->connection_error && conv.error_reply[0])
         snprintf(res->reason, sizeof res->reason, "%s", conv.error_reply);
       else
         snprintf(res->reason, sizeof res->reason, "%s",

@@ -1,6 +1,7 @@
 /*
  * One SMTP delivery with libcurl: smtp:// (STARTTLS when the server offers
- * it) or smtps://, user and password from the URL, one RCPT, a
+ * it, or required) or smtps://, the server's certificate and host name always
+ * verified, user and password from the URL, one RCPT, a
  * multipart/alternative message (text/plain then text/html, UTF-8).
  */
 #ifndef OP_NOTIFY_SMTP_H
@@ -17,7 +18,9 @@ typedef struct op_smtp_mail_s {
   const char *to;         /* one recipient address */
   const char *message_id; /* unique per notification: "<id@orderpulse>" is built from it */
   const op_mail_content_t *content;
-  int64_t timeout_ms; /* the whole conversation, connect included */
+  int64_t timeout_ms;  /* the whole conversation, connect included */
+  const char *ca_file; /* SMTP_CA_FILE: PEM CA bundle; NULL or "": the system's store */
+  int require_tls;     /* SMTP_REQUIRE_TLS: smtp:// fails rather than send in plain */
 } op_smtp_mail_t;
 
 typedef struct op_smtp_result_s {
