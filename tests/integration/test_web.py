@@ -1,6 +1,7 @@
 """The dashboard's serving in `orderpulse dev` and in notify/order: static
 files from memory (exact routes only), the dev-only session endpoints, the
-token sign-in (/api/session) and the op_token cookie accepted by the APIs. The page itself is tested in Chromium (tests/e2e)."""
+token sign-in (/api/session) and the op_token cookie accepted by the APIs.
+The page itself is tested in Chromium (tests/e2e)."""
 import base64
 import json
 import os
