@@ -74,6 +74,15 @@ static void login_handler(op_http_req_t *req, void *ud) {
   size_t len;
   const char *body = op_http_req_body(req, &len);
   op_http_resp_header(req, "Cache-Control", "no-store");
+  /* application/json only: a cross-site HTML form cannot send it without a
+   * CORS preflight, so another site cannot sign a browser in with its own
+   * token (login CSRF; SameSite does not guard a request without a cookie). */
+  const char *type = op_http_req_header(req, "content-type");
+  if (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
+      (type[16] != '\0' && type[16] != ';' && type[16] != ' ')) {
+    op_http_respond_error(req, 415, "unsupported_media_type", "the body must be application/json");
+    return;
+  }
   json_t *doc = json_loadb(body, len, 0, NULL);
   json_t *jt = json_object_get(doc, "token");
   if (!json_is_string(jt)) {

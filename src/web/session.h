@@ -12,7 +12,9 @@
  *                               the user and the cookie with Max-Age = the
  *                               token's remaining lifetime; 401 when it is not
  *                               valid (the body names the reason, never the
- *                               token), 422 for a body without a token string
+ *                               token), 422 for a body without a token string,
+ *                               415 unless Content-Type is application/json
+ *                               (no login CSRF from another site's form)
  *   POST   /api/session/logout  clears the cookie (204); DELETE /api/session
  *                               does the same
  * The cookie is Secure when the request came over TLS: this server speaks

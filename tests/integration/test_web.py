@@ -181,8 +181,15 @@ def test_notify_serves_the_page_and_signs_in_with_a_token(broker, tmp_path):
             assert r.json()["error"]["code"] == "unauthorized"
             assert not value or value not in r.text, what
         for body in [b"{}", b"not json", b'{"token": 42}']:
-            r = requests.post(svc.url + "/api/session", data=body, timeout=10)
+            r = requests.post(svc.url + "/api/session", data=body, timeout=10,
+                              headers={"Content-Type": "application/json"})
             assert r.status_code == 422 and "Set-Cookie" not in r.headers, body
+        # Only JSON: another site's form (text/plain, urlencoded) cannot sign in.
+        for ctype in ["text/plain", "application/x-www-form-urlencoded", None]:
+            headers = {"Content-Type": ctype} if ctype else {}
+            r = requests.post(svc.url + "/api/session", data=json.dumps({"token": tok}),
+                              headers=headers, timeout=10)
+            assert r.status_code == 415 and "Set-Cookie" not in r.headers, ctype
 
         out = requests.post(svc.url + "/api/session/logout", cookies=jar, timeout=10)
         assert out.status_code == 204
