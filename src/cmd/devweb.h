@@ -7,7 +7,8 @@
  *   GET  /api/dev/session         the cookie's (or bearer's) user, or 401
  *   POST /api/dev/session/logout  clears the cookie (204); DELETE
  *                                 /api/dev/session does the same
- * Production issues tokens elsewhere; these routes exist in dev only.
+ * plus everything op_webhost_setup adds (the files, /api/session). Production
+ * signs in with a token (POST /api/session); these routes exist in dev only.
  */
 #ifndef OP_CMD_DEVWEB_H
 #define OP_CMD_DEVWEB_H

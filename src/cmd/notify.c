@@ -4,6 +4,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/host.h"
+#include "cmd/webhost.h"
 #include "notify/notify.h"
 
 static int run(int argc, char **argv) {
@@ -17,6 +18,8 @@ static int run(int argc, char **argv) {
            "events it stored, every one delivers them to its own SSE clients.\n"
            "--no-consume serves SSE from Redis without joining the consumer group\n"
            "(needs REDIS_URL).\n\n");
+    printf("Serves the web dashboard at / when WEB_DIR (default web) is found, with its\n"
+           "token sign-in POST /api/session {\"token\"} (see docs/WEB.md).\n\n");
     op_config_usage(stdout);
     return 0;
   }
@@ -34,11 +37,15 @@ static int run(int argc, char **argv) {
   int rc = op_host_init(&host, "notify", &argc, argv);
   if (rc == 0 && no_consume)
     host.cfg.notify_consume = 0;
+  op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  if (rc == 0)
+    web = op_webhost_setup(&host, argv[0], 0, &rc);
   if (rc == 0) {
     static const op_service_t *const services[] = {&op_notify_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 0);
   }
   op_host_close(&host);
+  op_web_static_free(web);
   return rc;
 }
 

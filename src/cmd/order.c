@@ -3,6 +3,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/host.h"
+#include "cmd/webhost.h"
 #include "order/order.h"
 
 static int run(int argc, char **argv) {
@@ -16,16 +17,22 @@ static int run(int argc, char **argv) {
            "payments.completed and inventory.updated in group " OP_ORDER_GROUP " (unreadable\n"
            "messages go to <topic>.dlq). Serves /health and /metrics. Stops gracefully on\n"
            "SIGTERM.\n\n");
+    printf("Serves the web dashboard at / when WEB_DIR (default web) is found, with its\n"
+           "token sign-in POST /api/session {\"token\"} (see docs/WEB.md).\n\n");
     op_config_usage(stdout);
     return 0;
   }
   op_host_t host;
   int rc = op_host_init(&host, "order", &argc, argv);
+  op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  if (rc == 0)
+    web = op_webhost_setup(&host, argv[0], 0, &rc);
   if (rc == 0) {
     static const op_service_t *const services[] = {&op_order_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 0);
   }
   op_host_close(&host);
+  op_web_static_free(web);
   return rc;
 }
 

@@ -1,10 +1,12 @@
 #include "web/static.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
 
@@ -188,4 +190,34 @@ void op_web_static_free(op_web_static_t *web) {
     free(web->files[i].body);
   }
   free(web);
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int op_web_find_dir(const char *setting, const char *argv0, char *out, size_t len) {
+  if (setting[0] == '/' || is_dir(setting)) {
+    snprintf(out, len, "%s", setting);
+    return is_dir(out) ? 0 : -1;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    if (argv0 == NULL || realpath(argv0, exe) == NULL)
+      return -1;
+  } else {
+    exe[n] = '\0';
+  }
+  for (int up = 0; up < 4; up++) {
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+      break;
+    *slash = '\0';
+    snprintf(out, len, "%s/%s", exe[0] ? exe : "", setting);
+    if (is_dir(out))
+      return 0;
+  }
+  return -1;
 }

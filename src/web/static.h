@@ -42,4 +42,13 @@ int op_web_name_ok(const char *name);
 
 void op_web_static_free(op_web_static_t *web);
 
+/*
+ * Finds the web directory named by setting (WEB_DIR): as given when it is
+ * absolute or exists from the working directory; else looked up from the
+ * running binary's directory upwards (build/orderpulse finds ../web), so a
+ * command run from anywhere still has its dashboard. Writes it to out;
+ * returns 0, or -1 when there is none.
+ */
+int op_web_find_dir(const char *setting, const char *argv0, char *out, size_t len);
+
 #endif

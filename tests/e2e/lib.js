@@ -1,7 +1,8 @@
 // Helpers of the browser tests: a dev server on a free port with its own
 // SQLite directory, and headless Chromium (Debian's) driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,9 +51,11 @@ async function until(what, fn, timeoutMs, everyMs = 200) {
 }
 export { until };
 
-// Starts `orderpulse dev` on port with its data in dataDir; resolves once
-// /health answers. The returned server's stop() resolves with the exit code.
-export async function startDev({ port, dataDir, args = [], extraEnv = {} }) {
+// Starts `orderpulse <command>` (dev by default) on port with its data in
+// dataDir; resolves once /health answers. kafkaBrokers: a broker process's
+// bootstrap list (startBroker); without it the command runs its embedded
+// in-memory broker. The returned server's stop() resolves with the exit code.
+export async function startDev({ port, dataDir, args = [], extraEnv = {}, kafkaBrokers = null, command = 'dev' }) {
   mkdirSync(path.join(dataDir, 'data'), { recursive: true });
   const env = {
     ...process.env,
@@ -63,10 +66,25 @@ export async function startDev({ port, dataDir, args = [], extraEnv = {} }) {
     DATABASE_URL: `sqlite://${dataDir}/data/orderpulse.db`,
     WEB_DIR: path.join(ROOT, 'web'),
     LOG_LEVEL: 'warn',
-    ...extraEnv,
   };
-  delete env.KAFKA_BROKERS;
-  const proc = spawn(BIN, ['dev', ...args], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  delete env.KAFKA_BROKERS; // never the caller's environment's cluster
+  if (kafkaBrokers) env.KAFKA_BROKERS = kafkaBrokers;
+  Object.assign(env, extraEnv);
+  const proc = spawn(BIN, [command, ...args], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = watch(proc, command);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await until(`orderpulse ${command}`, async () => proc.exitCode === null && (await fetch(`${url}/health`)).ok, 90000, 250);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}\n--- ${command} log ---\n${server.log()}`);
+  }
+  return { url, ...server };
+}
+
+// Keeps the tail of a child's output; stop() sends SIGTERM and resolves
+// with the exit code (SIGKILL after 60 s: 'timeout').
+function watch(proc, name) {
   let log = '';
   const keep = (d) => {
     log = (log + d.toString()).slice(-20000);
@@ -74,19 +92,12 @@ export async function startDev({ port, dataDir, args = [], extraEnv = {} }) {
   proc.stdout.on('data', keep);
   proc.stderr.on('data', keep);
   const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve(code ?? `signal ${sig}`)));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await until('the dev server', async () => proc.exitCode === null && (await fetch(`${url}/health`)).ok, 90000, 250);
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw new Error(`${e.message}\n--- dev log ---\n${log}`);
-  }
   return {
-    url,
     proc,
+    name,
     log: () => log,
     async stop() {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       let timer;
       const timeout = new Promise((r) => {
         timer = setTimeout(() => r('timeout'), 60000);
@@ -97,6 +108,34 @@ export async function startDev({ port, dataDir, args = [], extraEnv = {} }) {
       return code;
     },
   };
+}
+
+// `orderpulse broker` as its own process: the Kafka cluster outlives the
+// services started against it (its data is in its memory). Resolves once its
+// bootstrap file is written; .bootstrap is the list for KAFKA_BROKERS.
+export async function startBroker(dir, { partitionsScale = 4 } = {}) {
+  const file = path.join(dir, 'bootstrap.txt');
+  const proc = spawn(BIN, ['broker', '--partitions-scale', String(partitionsScale), '--bootstrap-file', file], {
+    cwd: dir,
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const broker = watch(proc, 'broker');
+  try {
+    await until('the broker', () => proc.exitCode === null && existsSync(file), 30000, 100);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}\n--- broker log ---\n${broker.log()}`);
+  }
+  return { ...broker, bootstrap: readFileSync(file, 'utf8').trim() };
+}
+
+// An HS256 JWT signed with secret (as the shop's identity provider would
+// issue), for the token sign-in; alg other than HS256 only labels the header.
+export function signToken(claims, { secret = SECRET, alg = 'HS256' } = {}) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
 }
 
 // The op_token cookie of a demo user, for API calls made by the test itself.

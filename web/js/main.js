@@ -29,10 +29,16 @@ async function boot() {
   }
   if (user) return dashboard(user);
   $('signin').hidden = false;
-  showSignIn({ list: $('users'), error: $('signin-error') }, (u) => {
-    $('signin').hidden = true;
-    dashboard(u);
-  });
+  showSignIn(
+    {
+      devBox: $('dev-signin'), list: $('users'), error: $('signin-error'),
+      tokenForm: $('token-form'), tokenInput: $('token-input'),
+    },
+    (u) => {
+      $('signin').hidden = true;
+      dashboard(u);
+    },
+  );
 }
 
 async function dashboard(user) {
