@@ -30,6 +30,7 @@ struct op_bus_s {
   redisContext *pub;
   size_t queued; /* commands appended, replies not read yet */
   int pub_failed;
+  int pub_events; /* an event frame was queued (or tried) since the last flush */
   atomic_int pub_ok;
 
   /* subscriber: its thread only, but for stop/subscribed */
@@ -206,6 +207,19 @@ static void update_health(op_bus_t *bus) {
 
 /* ---- publisher (blocking, pipelined) ------------------------------------------ */
 
+/*
+ * The publisher failed. Only a failure with event frames in hand marks it
+ * failing on /health: the batch handler retries those, and the retry's
+ * success marks it ok again. Per-user frames alone are best effort and
+ * nothing retries them, so a failed push (Redis gone between a batch's
+ * events and its notifications) would leave /health degraded after Redis is
+ * back, until the next event happened to be published.
+ */
+static void pub_failing(op_bus_t *bus) {
+  if (bus->pub_events && atomic_exchange(&bus->pub_ok, 0))
+    update_health(bus);
+}
+
 static void pub_drop(op_bus_t *bus, const char *why) {
   if (bus->pub) {
     op_log_warn("notify", "redis publisher: %s", why);
@@ -213,8 +227,7 @@ static void pub_drop(op_bus_t *bus, const char *why) {
   }
   bus->pub = NULL;
   bus->queued = 0;
-  if (atomic_exchange(&bus->pub_ok, 0))
-    update_health(bus);
+  pub_failing(bus);
 }
 
 static int pub_connect(op_bus_t *bus) {
@@ -222,8 +235,7 @@ static int pub_connect(op_bus_t *bus) {
   struct timeval io = {PUB_IO_TIMEOUT_MS / 1000, (PUB_IO_TIMEOUT_MS % 1000) * 1000};
   redisContext *c = redisConnectWithTimeout(bus->url.host, bus->url.port, ct);
   if (c == NULL || c->err || redisSetTimeout(c, io) != REDIS_OK) {
-    if (atomic_exchange(&bus->pub_ok, 0))
-      update_health(bus);
+    pub_failing(bus);
     op_log_warn("notify", "redis publisher: cannot connect to %s:%d: %s", bus->url.host,
                 bus->url.port, c ? c->errstr : "out of memory");
     if (c)
@@ -237,6 +249,7 @@ static int pub_connect(op_bus_t *bus) {
       freeReplyObject(r);
     if (!ok) {
       op_log_warn("notify", "redis publisher: AUTH refused");
+      pub_failing(bus);
       redisFree(c);
       return OP_EIO;
     }
@@ -267,6 +280,7 @@ static int pub_append(op_bus_t *bus, char *msg, size_t len) {
 }
 
 int op_bus_publish(op_bus_t *bus, const char *tenant, const op_frame_t *frame) {
+  bus->pub_events = 1;
   size_t len = 0;
   char *msg = op_bus_encode_event(tenant, frame, &len);
   return pub_append(bus, msg, len);
@@ -286,17 +300,21 @@ int op_bus_flush(op_bus_t *bus) {
     redisReply *r = NULL;
     if (redisGetReply(bus->pub, (void **)&r) != REDIS_OK || r == NULL) {
       pub_drop(bus, bus->pub->errstr[0] ? bus->pub->errstr : "connection lost");
+      bus->pub_events = 0;
       return OP_EIO;
     }
     failed = r->type == REDIS_REPLY_ERROR;
     freeReplyObject(r);
     bus->queued--;
   }
-  if (failed) {
+  if (failed)
     pub_drop(bus, "a PUBLISH failed");
+  bus->pub_events = 0;
+  if (failed)
     return OP_EIO;
-  }
-  if (!atomic_exchange(&bus->pub_ok, 1))
+  /* Only a live connection proves Redis took something (a flush of nothing
+   * while disconnected proves nothing). */
+  if (bus->pub && !atomic_exchange(&bus->pub_ok, 1))
     update_health(bus);
   return 0;
 }

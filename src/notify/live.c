@@ -28,6 +28,7 @@
 #define REPLAY_STEP_BYTES (96 * 1024)
 #define STREAM_SNDBUF (64 * 1024)
 #define SNAPSHOT_URL "/api/orders/snapshot"
+#define PUSH_PAUSE_MS 1000
 
 typedef struct loop_state_s {
   op_store_t *store; /* this loop's own connection, for replay and snapshots */
@@ -37,7 +38,8 @@ struct op_live_s {
   const op_config_t *cfg;
   op_hub_t *hub;
   op_ring_set_t *ring;
-  op_scale_t *scale; /* with REDIS_URL: frames travel over Redis (notify/scale.h) */
+  op_scale_t *scale;     /* with REDIS_URL: frames travel over Redis (notify/scale.h) */
+  int64_t push_after_ms; /* consumer thread: no per-user push over Redis before this */
   loop_state_t loops[MAX_LOOPS];
   op_metric_t *m_replayed, *m_resyncs;
 };
@@ -72,8 +74,12 @@ static op_frame_t *frame_event(const op_order_event_t *ev, int64_t pos) {
 
 int op_live_publish(op_live_t *live, op_store_t *store, const op_order_event_t *evs,
                     const op_event_result_t *results, size_t n) {
-  if (live->scale)
-    return op_scale_publish(live->scale, store, evs, results, n);
+  if (live->scale) {
+    int rc = op_scale_publish(live->scale, store, evs, results, n);
+    if (rc == 0)
+      live->push_after_ms = 0; /* Redis took the events: the pushes may go again */
+    return rc;
+  }
   for (size_t i = 0; i < n; i++) {
     if (results[i].duplicate)
       continue;
@@ -101,11 +107,24 @@ void op_live_notify_user(op_live_t *live, const char *tenant_id, const char *use
   }
   frame->event_ms = 0; /* not an order event: kept out of the delivery latency */
   /* Over Redis the recipient's streams may be on any instance. A failure
-   * loses only the live push: the inbox row is durable. */
+   * loses only the live push: the inbox row is durable. The flush runs even
+   * when queuing failed (it clears the publisher's failure for the next
+   * batch). After a failure the pushes of the next PUSH_PAUSE_MS are dropped
+   * without trying: each try could block this thread for a connect or I/O
+   * timeout, per notification of the batch, while the inbox has them all. */
   if (live->scale) {
-    if (op_scale_publish_user(live->scale, tenant_id, user_id, frame) != 0 ||
-        op_scale_flush(live->scale) != 0)
-      op_log_warn("notify", "a notification for %s not pushed: redis unavailable", user_id);
+    int64_t now = op_now_ms();
+    int rc = now < live->push_after_ms ? OP_EIO : 0;
+    if (rc == 0) {
+      rc = op_scale_publish_user(live->scale, tenant_id, user_id, frame);
+      int frc = op_scale_flush(live->scale);
+      rc = rc ? rc : frc;
+      if (rc != 0 && rc != OP_EINVAL)
+        live->push_after_ms = now + PUSH_PAUSE_MS;
+    }
+    if (rc != 0)
+      op_log_warn("notify", "a notification for %s not pushed live (%s); it is in the inbox",
+                  user_id, op_strerror(rc));
   } else {
     op_hub_publish_user(live->hub, tenant_id, user_id, frame);
   }

@@ -11,13 +11,15 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 import requests
 
-from harness import Database, Notify, Process, Producer, Service, free_port, run, wait_until
-from sse import Fleet, token
+from harness import (Database, Notify, Process, Producer, Service, free_port, order_event, run,
+                     wait_until)
+from sse import Fleet, SSEClient, token
 
 TOPIC = "orders.events"
 
@@ -417,3 +419,239 @@ def test_snapshot_marker_and_replay_on_any_instance(cluster, broker):
         check_stream(watch.events, 20 + 8, "the watching client")
     finally:
         clients.close()
+
+
+# ---- per-user frames (in-app notifications) over the bus ------------------------------
+
+def api_call(inst, method, path, tok, body=None):
+    return requests.request(method, f"{inst.url}{path}", json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {tok}"})
+
+
+def add_user(inst, tenant, user_id, roles):
+    """A user of the directory, created with the tenant owner's token (as in
+    test_people.py)."""
+    r = api_call(inst, "POST", "/api/users", token(tenant, sub="u_owner", roles=("Owner",)),
+                 {"user_id": user_id, "email": f"{user_id}@{tenant}.example",
+                  "display_name": user_id, "roles": list(roles)})
+    assert r.status_code == 201, r.text
+
+
+def paid_event(tenant, order):
+    return order_event(tenant, order, "order_paid", "paid", reference="P-1")
+
+
+def send_events(broker, events):
+    p = Producer(broker.bootstrap)
+    for ev in events:
+        p.send(TOPIC, ev, key=ev["order_id"].encode())
+    p.flush()
+
+
+def notes(client):
+    return [e for e in client.events if e["event"] == "notification"]
+
+
+def saw_order(client, order):
+    return any(e["event"] not in ("connection", "resync", "notification")
+               and json.loads(e["data"])["data"]["order_id"] == order for e in client.events)
+
+
+def connected(client):
+    client.wait_events(lambda evs: any(e["event"] == "connection" for e in evs), 20,
+                       "the connection event")
+
+
+def test_notification_reaches_recipient_on_other_instance(cluster, broker):
+    """The event is consumed by `a`; the owner's and a viewer's streams are on
+    `d` (--no-consume) and the owner's also on `a`. Each of the owner's streams
+    gets exactly one `event: notification` (no id: it has no position) for the
+    order, over the bus; the viewer (not a recipient of order_paid) none; all
+    get the order event."""
+    a = cluster.start("notify-a")
+    d = cluster.start("notify-d", consume=False)
+    tenant = "t_note"
+    add_user(d, tenant, "u_owner", ["Owner"])
+    add_user(d, tenant, "u_viewer", ["Viewer"])
+    owner_d = SSEClient(d.port, token(tenant, sub="u_owner", roles=("Owner",)))
+    viewer_d = SSEClient(d.port, token(tenant, sub="u_viewer", roles=("Viewer",)))
+    owner_a = SSEClient(a.port, token(tenant, sub="u_owner", roles=("Owner",)))
+    clients = (owner_d, viewer_d, owner_a)
+    try:
+        for c in clients:
+            connected(c)
+        send_events(broker, [paid_event(tenant, "ord_1")])
+        owner_d.wait_events(lambda evs: any(e["event"] == "notification" for e in evs), 60,
+                            "the owner's notification on d")
+        # A later event: the consumer publishes it after the batch before it
+        # and that batch's notifications, on one connection, and every
+        # instance's bus thread reads them in that order, so whatever was
+        # meant for a stream was sent to it before the marker.
+        send_events(broker, [order_event(tenant, "ord_marker")])
+        for c in clients:
+            c.wait_events(lambda evs, c=c: saw_order(c, "ord_marker"), 60, "the marker")
+        for c in clients:
+            assert saw_order(c, "ord_1"), c.events
+        assert notes(viewer_d) == []
+        for c in (owner_d, owner_a):
+            got = notes(c)
+            assert len(got) == 1, got
+            assert "id" not in got[0], got[0]
+            body = json.loads(got[0]["data"])
+            assert body["data"]["order_id"] == "ord_1"
+            assert body["title"] == "Order P-1 paid"
+        inbox = api_call(d, "GET", "/api/notifications",
+                         token(tenant, sub="u_owner", roles=("Owner",))).json()
+        assert [n["notification_id"] for n in inbox["notifications"]] == [body["notification_id"]]
+        assert api_call(d, "GET", "/api/notifications", token(tenant, sub="u_viewer", roles=(
+            "Viewer",))).json()["notifications"] == []
+        assert a.metric("orderpulse_sse_bus_resyncs_total") == 0
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_notification_inbox_survives_redis_outage(cluster, broker, redis_server):
+    """Redis is down when the event is consumed: the inbox row is stored all
+    the same (the live push may be lost, the inbox is not); once Redis is back
+    both instances are healthy again and the owner's stream on the
+    --no-consume instance goes on (the order event, a later marker, at most
+    one notification)."""
+    a = cluster.start("notify-a")
+    d = cluster.start("notify-d", consume=False)
+    tenant = "t_out"
+    owner_tok = token(tenant, sub="u_owner", roles=("Owner",))
+    add_user(d, tenant, "u_owner", ["Owner"])
+    owner_d = SSEClient(d.port, owner_tok)
+    try:
+        connected(owner_d)
+        redis_server.stop()
+        for inst in (a, d):
+            wait_until(lambda: (inst.health()[1] or {}).get("redis", {}).get("status")
+                       == "degraded", 15, f"{inst.name} /health redis degraded")
+        send_events(broker, [paid_event(tenant, "ord_out")])
+
+        def inbox():
+            r = api_call(d, "GET", "/api/notifications", owner_tok)
+            assert r.status_code == 200, r.text
+            return r.json()["notifications"]
+        wait_until(lambda: len(inbox()) == 1, 60, "the notification in the inbox")
+        assert inbox()[0]["order_id"] == "ord_out"
+        redis_server.start()
+        for inst in (a, d):
+            wait_until(lambda: (inst.health()[1] or {}).get("redis", {}).get("status") == "ok",
+                       30, f"{inst.name} /health redis ok again")
+        send_events(broker, [order_event(tenant, "ord_marker")])
+        owner_d.wait_events(lambda evs: saw_order(owner_d, "ord_marker"), 60,
+                            "the marker after the outage")
+        assert not owner_d.closed, "the stream ended during the outage"
+        assert saw_order(owner_d, "ord_out")
+        got = notes(owner_d)
+        assert len(got) <= 1, got
+        if got:
+            assert json.loads(got[0]["data"])["data"]["order_id"] == "ord_out"
+        assert len(inbox()) == 1  # the retried batch made no second notification
+        for inst in (a, d):
+            code, body = inst.health()
+            assert code == 200 and body["status"] == "ok", (code, body)
+    finally:
+        owner_d.close()
+
+
+class CuttingProxy:
+    """A TCP proxy in front of redis-server that closes, once, the client
+    connection whose requests contain `cut` (then Redis is at once reachable
+    again): a connection lost exactly when a given message is published."""
+
+    def __init__(self, redis):
+        self.target = ("127.0.0.1", redis.port)
+        self.cut, self.cuts = None, 0
+        self.lock = threading.Lock()
+        self.socks = []
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.url = f"redis://127.0.0.1:{self.srv.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+                u = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                return
+            u.settimeout(None)
+            with self.lock:
+                self.socks += [c, u]
+            threading.Thread(target=self._pipe, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c, False), daemon=True).start()
+
+    def _pipe(self, src, dst, watch):
+        tail = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if watch:
+                    seen = tail + data
+                    tail = seen[-256:]
+                    with self.lock:
+                        hit = self.cut is not None and self.cut in seen
+                        if hit:
+                            self.cut, self.cuts = None, self.cuts + 1
+                    if hit:
+                        break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.srv.close()
+        with self.lock:
+            for s in self.socks:
+                s.close()
+
+
+def test_lost_notification_push_leaves_health_ok(broker, db_url, redis_server):
+    """Redis is lost exactly when a batch's notification is pushed (after the
+    batch's events were published) and is reachable again at once: the push
+    is lost (best effort), the inbox has the notification, and /health comes
+    back to ok although nothing is retried (it used to stay degraded until the
+    next order event)."""
+    proxy = CuttingProxy(redis_server)
+    cluster = Cluster(broker, db_url, proxy)
+    tenant = "t_cut"
+    owner_tok = token(tenant, sub="u_owner", roles=("Owner",))
+    try:
+        a = cluster.start("notify-a")
+        add_user(a, tenant, "u_owner", ["Owner"])
+        proxy.cut = f"\r\nU\n{tenant}\nu_owner\n".encode()
+        send_events(broker, [paid_event(tenant, "ord_cut")])
+        wait_until(lambda: proxy.cuts == 1, 60, "the push's connection to be cut")
+        r = api_call(a, "GET", "/api/notifications", owner_tok)
+        assert [n["order_id"] for n in r.json()["notifications"]] == ["ord_cut"]
+        wait_until(lambda: (a.health()[1] or {}).get("redis", {}).get("status") == "ok", 15,
+                   "a: /health redis ok with no further event")
+        # and the next notification is pushed again
+        owner = SSEClient(a.port, owner_tok)
+        try:
+            connected(owner)
+            send_events(broker, [paid_event(tenant, "ord_next")])
+            owner.wait_events(lambda evs: any(json.loads(e["data"])["data"]["order_id"] ==
+                                              "ord_next" for e in evs
+                                              if e["event"] == "notification"), 60,
+                              "the next notification pushed")
+        finally:
+            owner.close()
+    finally:
+        try:
+            cluster.stop_all()
+        finally:
+            proxy.close()
