@@ -1,5 +1,6 @@
 #include "core/id.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -48,13 +49,32 @@ void op_uuid_v4(char *out) {
   format_uuid(b, out);
 }
 
+/* The last (ms, counter) handed out: ids of one process strictly increase
+ * (RFC 9562 §6.2, method 1: a 12-bit counter in rand_a, reset each ms to a
+ * random start below 2048; when it runs out, the next ms is borrowed). */
+static pthread_mutex_t v7_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t v7_ms;
+static unsigned v7_counter;
+
 void op_uuid_v7(char *out) {
   unsigned char b[16];
   op_random_bytes(b + 6, 10);
-  uint64_t ms = (uint64_t)op_now_ms();
+  uint64_t now = (uint64_t)op_now_ms();
+  pthread_mutex_lock(&v7_mu);
+  if (now > v7_ms) {
+    v7_ms = now;
+    v7_counter = ((unsigned)b[6] << 8 | b[7]) & 0x7FF;
+  } else if (++v7_counter > 0xFFF) {
+    v7_ms++;
+    v7_counter = 0;
+  }
+  uint64_t ms = v7_ms;
+  unsigned counter = v7_counter;
+  pthread_mutex_unlock(&v7_mu);
   for (int i = 0; i < 6; i++)
-    b[i] = (unsigned char)(ms >> (40 - 8 * i)); /* 48-bit big-endian ms */
-  b[6] = (unsigned char)((b[6] & 0x0F) | 0x70); /* version 7 */
+    b[i] = (unsigned char)(ms >> (40 - 8 * i));  /* 48-bit big-endian ms */
+  b[6] = (unsigned char)(0x70 | (counter >> 8)); /* version 7, counter high bits */
+  b[7] = (unsigned char)(counter & 0xFF);
   b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* variant 10 */
   format_uuid(b, out);
 }

@@ -48,6 +48,21 @@ static void test_uuids(void **state) {
   (void)state;
 }
 
+/* Ids made one after another strictly increase, also many within one ms
+ * (an inbox lists notifications by id, newest first). */
+static void test_v7_increases(void **state) {
+  (void)state;
+  char prev[OP_UUID_LEN + 1], cur[OP_UUID_LEN + 1];
+  op_uuid_v7(prev);
+  for (int i = 0; i < 20000; i++) {
+    op_uuid_v7(cur);
+    assert_uuid_shape(cur, '7');
+    if (strcmp(prev, cur) >= 0)
+      fail_msg("%s is not after %s", cur, prev);
+    memcpy(prev, cur, sizeof prev);
+  }
+}
+
 static void test_hex(void **state) {
   char h[129];
   op_random_hex(h, 64);
@@ -62,6 +77,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_uuids),
       cmocka_unit_test(test_hex),
+      cmocka_unit_test(test_v7_increases),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
