@@ -49,17 +49,17 @@ run_pytest() {
 }
 # The whole integration suite in two parts: most tests on OP_TEST_WORKERS
 # pytest workers at once (each test starts its own broker, services and
-# database, and spends most of its time waiting on them), then the SSE scale
-# tests alone, since they measure memory and hold 10,000 connections.
-SERIAL_TESTS=tests/integration/test_sse_scale.py
+# database, and spends most of its time waiting on them), then the tests
+# marked serial alone: they hold 10,000 connections, measure memory or drive
+# several instances hard, and would starve beside others on two cores.
 run_integration_all() {
   local workers=${OP_TEST_WORKERS:-3} rc=0
   if $PY -c 'import xdist' 2>/dev/null && [ "$workers" -gt 1 ]; then
-    run_pytest -n "$workers" tests/integration --ignore "$SERIAL_TESTS" "$@" || rc=1
+    run_pytest -n "$workers" --durations=12 tests/integration -m "not serial" "$@" || rc=1
   else
-    run_pytest tests/integration --ignore "$SERIAL_TESTS" "$@" || rc=1
+    run_pytest tests/integration -m "not serial" "$@" || rc=1
   fi
-  run_pytest "$SERIAL_TESTS" "$@" || rc=1
+  run_pytest --durations=12 tests/integration -m serial "$@" || rc=1
   return $rc
 }
 

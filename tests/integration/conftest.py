@@ -8,11 +8,31 @@ from harness import OP_BIN, Broker, Database
 BACKENDS = os.environ.get("OP_TEST_BACKENDS", "sqlite postgres").split()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: run alone after the parallel part (scripts/run-tests.sh)")
+    config.addinivalue_line(
+        "markers", "backends(*names): run this test only on these database backends (a test "
+        "whose subject does not depend on the database, or that only one backend serves)")
+
+
 def pytest_collection_modifyitems(config, items):
     if not OP_BIN or not os.path.exists(OP_BIN):
         skip = pytest.mark.skip(reason="OP_BIN is not set to a built orderpulse binary")
         for item in items:
             item.add_marker(skip)
+    keep, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("db_url") if callspec else None
+        if marker and backend and backend not in marker.args:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture

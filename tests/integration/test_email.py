@@ -242,6 +242,7 @@ def test_rejected_and_exhausted_mails_fail_with_the_reason_others_are_sent(
     assert svc.stop() == 0
 
 
+@pytest.mark.backends("postgres")  # 30 s of waiting; the outbox SQL is covered on both
 def test_smtp_down_for_30_seconds_loses_and_doubles_nothing(broker, db_url, db, smtp):
     smtp.stop()
     svc = start_notify(broker, db_url, smtp.url, EMAIL_MAX_ATTEMPTS=100)

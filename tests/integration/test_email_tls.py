@@ -14,6 +14,9 @@ from test_email import Handler, Smtp, queue_mail, row, start_notify
 
 import aiosmtpd.controller as aiosmtpd_controller  # python3-aiosmtpd (scripts/install-deps.sh)
 
+# TLS is between the sender and the server: the same on either database.
+pytestmark = pytest.mark.backends("sqlite")
+
 OPENSSL_TIMEOUT = 30
 
 

@@ -1,5 +1,5 @@
 """notify's people: the user directory API, recipients by role, the in-app
-inbox and its live push, the email outbox rows (issue 5).
+inbox and its live push, the email outbox rows.
 
 The real binary, the dev broker and a real Kafka producer; checks through
 the HTTP API and the store, on SQLite and PostgreSQL.

@@ -316,7 +316,7 @@ def test_dev_runs_the_whole_platform_in_one_process_on_one_port(tmp_path):
             headers={"Authorization": "Bearer " + owner, "Idempotency-Key": uuid.uuid4().hex})
         assert r.status_code == 201, r.text
         order = r.json()
-        def tenant_events():  # the owner's own notification also arrives (issue 5)
+        def tenant_events():  # the owner's own notification also arrives
             return [e for e in sse.order_events() if e["event"] != "notification"]
         sse.wait_events(lambda evs: len(tenant_events()) >= 3, timeout=60,
                         what="three order events")

@@ -1,11 +1,11 @@
-"""Scale-out over Redis (issue 7, DESIGN.md §8): several notify instances in one
+"""Scale-out over Redis (DESIGN.md §8): several notify instances in one
 consumer group, a real redis-server started here, SSE clients spread over the
 instances. Every client must receive every event of its tenant exactly once,
 positions contiguous, per-order order kept, through instance moves, kill -9
 of an instance and a Redis restart.
 
-Multi-instance runs on both backends: PostgreSQL is the multi-instance
-database, several processes on one SQLite file work too (one writer at a time).
+These run on PostgreSQL, the multi-instance database (several processes on
+one SQLite file work too, one writer at a time, but are no deployment).
 """
 import json
 import os
@@ -20,6 +20,8 @@ import requests
 from harness import (Database, Notify, Process, Producer, Service, free_port, order_event, run,
                      wait_until)
 from sse import Fleet, SSEClient, token
+
+pytestmark = pytest.mark.backends("postgres")
 
 TOPIC = "orders.events"
 
@@ -224,6 +226,7 @@ def test_no_consume_needs_redis():
 TENANTS = [f"t{i:02d}" for i in range(20)]
 
 
+@pytest.mark.serial  # 3 instances, 80 clients, 10,000 events: alone, not beside other tests
 def test_three_instances_every_client_every_event(cluster, broker):
     """3 consuming instances (6 partitions) + 1 --no-consume; 20 tenants, a
     client per tenant on each instance; mid-stream the clients of one

@@ -21,6 +21,8 @@ import pytest
 from harness import Notify, Producer, order_event, wait_until
 from sse import Fleet, SSEParser, data, http_raw, request_bytes, token
 
+pytestmark = pytest.mark.serial  # 10,000 connections and memory figures: alone
+
 SSE_PATH = "/api/sse/notifications"
 LOOPBACK_SOURCES = [f"127.0.0.{i}" for i in range(1, 9)]
 
