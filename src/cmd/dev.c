@@ -129,6 +129,12 @@ static int run(int argc, char **argv) {
   if (rc == 0 && ensure_secret(&host.cfg) != 0)
     rc = 1;
   op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  static const op_service_t *const services[] = {&op_notify_service, &op_order_service,
+                                                 &op_payment_service, &op_inventory_service,
+                                                 &op_analytics_service};
+  size_t n = sizeof services / sizeof services[0];
+  if (rc == 0)
+    rc = op_host_check(&host, services, n);
   if (rc == 0)
     web = op_devweb_setup(&host, argv[0], &rc);
   if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -137,10 +143,6 @@ static int run(int argc, char **argv) {
     host.on_ready = on_ready;
     host.on_stop = on_stop;
     host.ud = &dev;
-    static const op_service_t *const services[] = {&op_notify_service, &op_order_service,
-                                                   &op_payment_service, &op_inventory_service,
-                                                   &op_analytics_service};
-    size_t n = sizeof services / sizeof services[0];
     rc = split_sqlite(&host, &dev, services, n) == 0 ? op_host_run(&host, services, n, 1) : 1;
     curl_global_cleanup();
   }

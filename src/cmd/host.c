@@ -94,17 +94,24 @@ static int start_brokers(op_host_t *host) {
   return 0;
 }
 
-int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready) {
-  void *svcs[16] = {0};
-  size_t created = 0;
-  int rc = n <= 16 ? 0 : 1;
+int op_host_check(op_host_t *host, const op_service_t *const *services, size_t n) {
   char err[512];
-  for (size_t i = 0; rc == 0 && i < n; i++) {
+  for (size_t i = 0; i < n && i < 16; i++) {
     if (services[i]->check && services[i]->check(service_cfg(host, i), err, sizeof err) != 0) {
       fprintf(stderr, "orderpulse %s: %s\n", host->name, err);
       return 2;
     }
   }
+  return 0;
+}
+
+int op_host_run(op_host_t *host, const op_service_t *const *services, size_t n, int print_ready) {
+  void *svcs[16] = {0};
+  size_t created = 0;
+  int rc = n <= 16 ? 0 : 1;
+  char err[512];
+  if (rc == 0 && op_host_check(host, services, n) != 0)
+    return 2;
   if (rc == 0)
     rc = start_brokers(host);
   for (; rc == 0 && created < n; created++) {

@@ -33,6 +33,11 @@ typedef struct op_host_s {
  * routes. Returns 0 or the exit code. */
 int op_host_init(op_host_t *host, const char *name, int *argc, char **argv);
 
+/* Runs the services' configuration checks: 0, or 2 with one line printed on
+ * stderr. A command that does more set-up before op_host_run (the dashboard)
+ * calls it first, so that a configuration error stays one line. */
+int op_host_check(op_host_t *host, const op_service_t *const *services, size_t n);
+
 /*
  * Runs the services' configuration checks (exit code 2), starts the embedded
  * broker when KAFKA_BROKERS is unset, creates the services (each adds its routes), starts the HTTP

@@ -38,10 +38,12 @@ static int run(int argc, char **argv) {
   if (rc == 0 && no_consume)
     host.cfg.notify_consume = 0;
   op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  static const op_service_t *const services[] = {&op_notify_service};
+  if (rc == 0)
+    rc = op_host_check(&host, services, sizeof services / sizeof services[0]);
   if (rc == 0)
     web = op_webhost_setup(&host, argv[0], 0, &rc);
   if (rc == 0) {
-    static const op_service_t *const services[] = {&op_notify_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 0);
   }
   op_host_close(&host);

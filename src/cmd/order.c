@@ -25,10 +25,12 @@ static int run(int argc, char **argv) {
   op_host_t host;
   int rc = op_host_init(&host, "order", &argc, argv);
   op_web_static_t *web = NULL; /* the dashboard's files: the router borrows them */
+  static const op_service_t *const services[] = {&op_order_service};
+  if (rc == 0)
+    rc = op_host_check(&host, services, sizeof services / sizeof services[0]);
   if (rc == 0)
     web = op_webhost_setup(&host, argv[0], 0, &rc);
   if (rc == 0) {
-    static const op_service_t *const services[] = {&op_order_service};
     rc = op_host_run(&host, services, sizeof services / sizeof services[0], 0);
   }
   op_host_close(&host);
