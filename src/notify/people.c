@@ -18,14 +18,14 @@ op_people_t *op_people_new(const op_config_t *cfg, op_http_router_t *router, cha
     return NULL;
   }
   people->cfg = cfg;
+  people->stores.url = cfg->database_url;
   return people;
 }
 
 void op_people_free(op_people_t *people) {
   if (people == NULL)
     return;
-  for (size_t i = 0; i < OP_PEOPLE_MAX_LOOPS; i++)
-    op_store_close(people->loop_stores[i]);
+  op_store_loops_close(&people->stores);
   free(people);
 }
 
@@ -47,19 +47,13 @@ int op_people_auth(op_people_t *people, op_http_req_t *req, op_auth_claims_t *cl
 
 op_store_t *op_people_store(op_people_t *people, op_http_req_t *req) {
   unsigned i = op_http_loop_index(op_http_req_loop(req));
-  if (i >= OP_PEOPLE_MAX_LOOPS) {
-    op_http_respond_error(req, 503, "unavailable", "too many HTTP loops");
-    return NULL;
+  char err[256];
+  op_store_t *st = op_store_loops_get(&people->stores, i, err, sizeof err);
+  if (st == NULL) {
+    op_log_error("notify", "HTTP loop %u: %s", i, err);
+    op_http_respond_error(req, 503, "unavailable", "the notification store cannot be reached");
   }
-  if (people->loop_stores[i] == NULL) {
-    char err[256];
-    people->loop_stores[i] = op_store_open(people->cfg->database_url, err, sizeof err);
-    if (people->loop_stores[i] == NULL) {
-      op_log_error("notify", "HTTP loop %u: %s", i, err);
-      op_http_respond_error(req, 503, "unavailable", "the notification store cannot be reached");
-    }
-  }
-  return people->loop_stores[i];
+  return st;
 }
 
 void op_people_store_failed(op_http_req_t *req, op_store_t *store, int rc) {

@@ -16,13 +16,12 @@
 #include "auth/auth.h"
 #include "core/config.h"
 #include "http/http.h"
+#include "store/loops.h"
 #include "store/store.h"
-
-#define OP_PEOPLE_MAX_LOOPS 64
 
 typedef struct op_people_s {
   const op_config_t *cfg;
-  op_store_t *loop_stores[OP_PEOPLE_MAX_LOOPS]; /* each touched by its loop only */
+  op_store_loops_t stores; /* one connection per HTTP loop (store/loops.h) */
 } op_people_t;
 
 /* Adds the /api/users and /api/notifications routes. cfg is borrowed. NULL

@@ -25,19 +25,13 @@
  * sent) when the database cannot be reached. Runs on: the loop owning req. */
 static op_store_t *loop_store(op_order_t *svc, op_http_req_t *req) {
   unsigned i = op_http_loop_index(op_http_req_loop(req));
-  if (i >= ORDER_MAX_LOOPS) {
-    op_http_respond_error(req, 503, "unavailable", "too many HTTP loops for the order service");
-    return NULL;
+  char err[256];
+  op_store_t *st = op_store_loops_get(&svc->stores, i, err, sizeof err);
+  if (st == NULL) {
+    op_log_error("order", "HTTP loop %u: %s", i, err);
+    op_http_respond_error(req, 503, "unavailable", "the order store cannot be reached");
   }
-  if (svc->loop_stores[i] == NULL) {
-    char err[256];
-    svc->loop_stores[i] = op_store_open(svc->cfg->database_url, err, sizeof err);
-    if (svc->loop_stores[i] == NULL) {
-      op_log_error("order", "HTTP loop %u: %s", i, err);
-      op_http_respond_error(req, 503, "unavailable", "the order store cannot be reached");
-    }
-  }
-  return svc->loop_stores[i];
+  return st;
 }
 
 static void store_failed(op_http_req_t *req, op_store_t *st, int rc) {

@@ -19,9 +19,9 @@
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "order/rules.h"
+#include "store/loops.h"
 #include "store/store.h"
 
-#define ORDER_MAX_LOOPS 64
 #define TOPIC_CREATED "orders.created"
 #define TOPIC_EVENTS "orders.events"
 #define TOPIC_AUDIT "orders.audit"
@@ -50,7 +50,7 @@ typedef struct op_order_s {
   op_store_t *store; /* the consumer thread's connection */
   /* One connection per HTTP loop, opened by the loop on its first request and
    * touched by that loop only; closed in destroy, after the server stopped. */
-  op_store_t *loop_stores[ORDER_MAX_LOOPS];
+  op_store_loops_t stores; /* one connection per HTTP loop (store/loops.h) */
   op_consumer_t *consumer;
   op_producer_t *dlq;
   op_order_relay_t *relay;

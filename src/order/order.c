@@ -36,6 +36,7 @@ static void *service_create(const op_config_t *cfg, const char *brokers, op_http
     return NULL;
   }
   svc->cfg = cfg;
+  svc->stores.url = cfg->database_url;
   op_health_register("database", 1);
   svc->store = op_store_open(cfg->database_url, errbuf, errlen);
   if (svc->store == NULL || op_store_migrate(svc->store, errbuf, errlen) != 0)
@@ -102,9 +103,7 @@ static void order_free(op_order_t *svc) {
   op_consumer_free(svc->consumer);
   op_order_relay_free(svc->relay);
   op_producer_free(svc->dlq);
-  for (size_t i = 0; i < ORDER_MAX_LOOPS; i++)
-    if (svc->loop_stores[i])
-      op_store_close(svc->loop_stores[i]);
+  op_store_loops_close(&svc->stores);
   if (svc->store)
     op_store_close(svc->store);
   free(svc);
