@@ -124,7 +124,10 @@ static void test_emfile_does_not_spin(void **state) {
     poll(NULL, 0, (int)(until - test_now_ms()));
   double spent = cpu_ms() - cpu0;
   assert_true(spent < 250);
-  assert_true(test_connections() <= 4);
+  /* At most the 4 free slots, plus the spare descriptor of each of the two
+   * loops: while one loop has given its spare up to shed the backlog, the
+   * other may accept into that slot. */
+  assert_true(test_connections() <= 4 + 2);
 
   for (int i = 0; i < CLIENTS; i++)
     close(fds[i]);
