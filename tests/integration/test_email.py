@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from harness import Notify, consume_all, free_port, wait_until
+from harness import Notify, consume_all, free_port, run, wait_until
 
 import aiosmtpd.controller as aiosmtpd_controller  # python3-aiosmtpd (scripts/install-deps.sh)
 
@@ -282,6 +282,25 @@ def test_rate_limit_defers_but_delivers(broker, db_url, db, smtp):
     assert smtp.handler.by_rcpt() == {"busy@shop.test": 2, "calm@shop.test": 1}
     assert svc.metric('orderpulse_emails_total{state="deferred"}') >= 1
     assert svc.stop() == 0
+
+
+def test_two_instances_share_the_outbox_and_send_each_mail_once(broker, db_url, db, smtp):
+    """Scale-out: every notify instance runs a sender on the shared outbox; a
+    mail is claimed by one of them only."""
+    out = run(["migrate"], env={"DATABASE_URL": db_url})
+    assert out.returncode == 0, out.stderr
+    mails = [queue_mail(db_url, f"user{i}@shop.test", user=f"u_{i}") for i in range(40)]
+    a = start_notify(broker, db_url, smtp.url)
+    b = start_notify(broker, db_url, smtp.url)
+    try:
+        wait_until(lambda: all(row(db, nid)[0] == "sent" for nid in mails), 60, "every mail sent")
+        assert smtp.handler.by_rcpt() == {f"user{i}@shop.test": 1 for i in range(40)}
+        assert all(row(db, nid)[1] == 1 for nid in mails)  # one attempt each
+        sent = [a.metric('orderpulse_emails_total{state="sent"}'),
+                b.metric('orderpulse_emails_total{state="sent"}')]
+        assert sum(sent) == 40
+    finally:
+        assert a.stop() == 0 and b.stop() == 0
 
 
 def test_kill9_mid_sending_loses_nothing(broker, db_url, db):
