@@ -123,4 +123,12 @@ int op_auth_sign(const char *secret, size_t secret_len, const op_auth_claims_t *
  */
 int op_auth_from_request(const op_http_req_t *req, char *buf, size_t len);
 
+/*
+ * The claims of the token req presents, verified with secret at the current
+ * time (leeway OP_AUTH_LEEWAY_S). On failure answers 401 with the JSON error
+ * ("a bearer token is required" or "the token is invalid or expired") and
+ * returns OP_EAUTH. Runs on: the loop owning req.
+ */
+int op_auth_request(op_http_req_t *req, const char *secret, op_auth_claims_t *claims);
+
 #endif

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "auth/auth.h"
+#include "core/clock.h"
 #include "core/err.h"
 
 /* Copies the n bytes at s into buf as a string. Returns n, or OP_ERANGE with
@@ -61,4 +62,20 @@ int op_auth_from_request(const op_http_req_t *req, char *buf, size_t len) {
     return rc;
   buf[0] = '\0';
   return OP_ENOENT;
+}
+
+int op_auth_request(op_http_req_t *req, const char *secret, op_auth_claims_t *claims) {
+  char token[OP_AUTH_TOKEN_MAX + 1];
+  int len = op_auth_from_request(req, token, sizeof token);
+  if (len == OP_ENOENT) {
+    op_http_respond_error(req, 401, "unauthorized", "a bearer token is required");
+    return OP_EAUTH;
+  }
+  /* A token too long for the buffer (OP_ERANGE) is malformed, not missing. */
+  if (len < 0 || op_auth_verify(secret, strlen(secret), token, op_now_ms() / 1000, OP_AUTH_LEEWAY_S,
+                                claims, NULL) != 0) {
+    op_http_respond_error(req, 401, "unauthorized", "the token is invalid or expired");
+    return OP_EAUTH;
+  }
+  return 0;
 }

@@ -30,19 +30,7 @@ void op_people_free(op_people_t *people) {
 }
 
 int op_people_auth(op_people_t *people, op_http_req_t *req, op_auth_claims_t *claims) {
-  char token[OP_AUTH_TOKEN_MAX + 1];
-  int len = op_auth_from_request(req, token, sizeof token);
-  if (len == OP_ENOENT) {
-    op_http_respond_error(req, 401, "unauthorized", "a bearer token is required");
-    return OP_EAUTH;
-  }
-  const char *secret = people->cfg->jwt_secret;
-  if (len < 0 || op_auth_verify(secret, strlen(secret), token, op_now_ms() / 1000, OP_AUTH_LEEWAY_S,
-                                claims, NULL) != 0) {
-    op_http_respond_error(req, 401, "unauthorized", "the token is invalid or expired");
-    return OP_EAUTH;
-  }
-  return 0;
+  return op_auth_request(req, people->cfg->jwt_secret, claims);
 }
 
 op_store_t *op_people_store(op_people_t *people, op_http_req_t *req) {
